@@ -1,0 +1,44 @@
+# Set-up and everyday commands. Each target builds its own virtual environment first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CODE   := digest subscribers tests benchmarks
+
+.PHONY: venv demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "digest needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: ingest the bundled demo corpus into the embedded SQLite store and list it
+demo: $(STAMP)
+	$(BIN)/digest demo
+
+## lint: formatting, lint rules and types
+lint: $(STAMP)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/mypy
+
+## format: rewrite the code in the house format
+format: $(STAMP)
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix $(CODE)
+
+## test: lint, then the whole test suite
+test: lint
+	$(BIN)/pytest
+
+## bench: the measurement scripts (figures, not pass/fail)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ingest_throughput.py
+	$(BIN)/python benchmarks/extraction_accuracy.py
+
+clean:
+	rm -rf $(VENV) data test-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""The one exception tree of digest.
+
+Every error the program means to report derives from ``DigestError``, so the CLI and the web
+app can catch one type, print its message and choose an exit code. Lower-level errors
+(httpx, SQLAlchemy, pydantic, XML parsers) are translated into this tree where they are
+first caught, with ``raise ... from exc`` so the cause stays visible in tracebacks.
+
+    DigestError
+    ├── ConfigError            a setting or a configuration file is wrong
+    ├── SourceError            a source (file, directory, URL) could not be read at all
+    │   ├── UnknownFormatError     read, but it is not a feed, page or page export
+    │   └── FetchError             an HTTP fetch failed (network, status, size cap)
+    │       └── BlockedURLError        the URL is not allowed (scheme or private address)
+    ├── ItemError              one item inside a source is malformed; the rest are kept
+    └── StoreError             the database could not be opened or migrated
+
+Messages say what happened and what to do, naming the setting, file, line or URL.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Root of every error digest reports to a user."""
+
+
+class ConfigError(DigestError):
+    """A setting or configuration file is invalid; the message names it."""
+
+
+class SourceError(DigestError):
+    """A whole source could not be read; other sources of the same run are still ingested."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class UnknownFormatError(SourceError):
+    """The source was read but is neither a feed, an article page nor a page export."""
+
+
+class FetchError(SourceError):
+    """Fetching a URL failed: network error, HTTP status, timeout or size cap."""
+
+
+class BlockedURLError(FetchError):
+    """The URL is refused before any connection: wrong scheme or a non-public address."""
+
+
+class ItemError(DigestError):
+    """One item of a source is malformed; it is rejected and the rest of the batch is kept."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(f"{where}{reason}")
+        self.reason = reason
+        self.line = line
+
+
+class StoreError(DigestError):
+    """The store could not be opened, created or migrated."""

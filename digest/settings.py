@@ -1,0 +1,133 @@
+"""Settings: the only module that reads the environment.
+
+Every setting comes from an environment variable with the ``DIGEST_`` prefix or from a
+``.env`` file in the working directory (the environment wins). ``.env.example`` lists each
+one with a comment; a test keeps the two in step. A bad value stops the program with a
+``ConfigError`` that names the variable, so nobody has to guess which of them is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from digest.errors import ConfigError
+
+ENV_PREFIX = "DIGEST_"
+
+
+class Settings(BaseSettings):
+    """All of digest's settings, validated once at start-up and then handed in."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Folder for the SQLite store and other local files; created on first use.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store; empty means a SQLite file in data_dir.",
+    )
+    base_url: str = Field(
+        default="https://news.example.com",
+        description="Public address of the publication, for articles whose source has no URL.",
+    )
+    publication_timezone: str = Field(
+        default="UTC",
+        description="IANA zone of dates that carry no time of day (page exports).",
+    )
+    default_section: str = Field(
+        default="General",
+        description="Section of a feed item or page that names none.",
+    )
+    section_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object mapping feed categories (any case) to section names.",
+    )
+    fetch_timeout: float = Field(default=10.0, gt=0, description="Seconds per HTTP fetch.")
+    fetch_max_bytes: int = Field(
+        default=10_000_000, gt=0, description="Largest document a fetch will download."
+    )
+    user_agent: str = Field(
+        default="digest/0.1 (newsletter digest generator)",
+        min_length=1,
+        description="User-Agent header of every fetch.",
+    )
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Allow fetching loopback, private and link-local addresses.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", description="Threshold of the program's log lines on stderr."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://news.example.com")
+        return value.rstrip("/")
+
+    @field_validator("publication_timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Europe/Paris"
+            ) from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _empty_means_default(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.publication_timezone)
+
+    @property
+    def store_url(self) -> str:
+        """The database URL in effect: the setting, or the SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'digest.sqlite3').resolve()}"
+
+    def log_level_number(self) -> int:
+        return int(getattr(logging, self.log_level))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning a validation failure into a message naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        name = ENV_PREFIX + field.upper()
+        given = error.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+        lines.append(f"setting {name}{shown}: {error['msg']}")
+    lines.append("Fix it in the environment or in .env; .env.example describes every setting.")
+    return "\n".join(lines)

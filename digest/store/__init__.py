@@ -1,0 +1,1 @@
+"""The article store: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL. I/O."""

@@ -1,0 +1,59 @@
+"""Schema migrations with Alembic, run from code. I/O.
+
+The store upgrades itself to the newest revision when it is opened, so the embedded default
+needs no set-up step; ``digest db upgrade`` does the same explicitly for operators who want
+to migrate a shared PostgreSQL database before rolling out new code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from digest.errors import StoreError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str:
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    head = script.get_current_head()
+    if head is None:
+        raise StoreError(f"no migration found under {MIGRATIONS_DIR}; the installation is broken")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the schema version of {engine.url!r}: {exc}") from exc
+
+
+def upgrade(engine: Engine) -> str:
+    """Bring the schema to the newest revision; returns it."""
+    try:
+        command.upgrade(alembic_config(engine), "head")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"migrating {engine.url!r} failed: {exc}") from exc
+    return head_revision()
+
+
+def ensure_current(engine: Engine) -> None:
+    """Upgrade only when the database is behind, so opening a current store stays cheap."""
+    if current_revision(engine) != head_revision():
+        upgrade(engine)

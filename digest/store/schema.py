@@ -1,0 +1,109 @@
+"""The tables of the article store, in SQLAlchemy Core.
+
+Alembic's migrations under ``migrations/`` create exactly these tables (a test compares the
+two on SQLite and PostgreSQL). Times are kept in UTC on every database: ``UTCDateTime``
+stores aware datetimes as UTC and hands them back aware, which SQLite cannot do by itself.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored as UTC; naive values are refused rather than guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps aware UTC times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("url", Text, nullable=False, unique=True),
+    Column("guid", Text, index=True),
+    Column("section", Text, nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("standfirst", Text),
+    Column("author", Text),
+    Column("published_at", UTCDateTime, index=True),
+    Column("read_minutes", Integer),
+    Column("body", Text, nullable=False),
+    Column("image_url", Text),
+    Column("source", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False, index=True),
+    Column("title_key", Text, index=True),
+    Column("standfirst_key", Text, index=True),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+related_refs = Table(
+    "related_refs",
+    metadata,
+    Column(
+        "article_id",
+        String(16),
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("section", Text),
+    Column("standfirst", Text),
+    Column("title", Text),
+    Column("ref_date", Date),
+    Column("url", Text),
+    Column("match_key", Text, index=True),
+    Column("target_id", String(16), ForeignKey("articles.id", ondelete="SET NULL"), index=True),
+)
+Index("ix_related_refs_unresolved_date", related_refs.c.ref_date, related_refs.c.target_id)
+
+fetch_state = Table(
+    "fetch_state",
+    metadata,
+    Column("url", Text, primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("fetched_at", UTCDateTime, nullable=False),
+)

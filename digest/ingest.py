@@ -1,0 +1,135 @@
+"""Ingestion: every source named on the command line, parsed and upserted. Orchestrates I/O.
+
+Sources are files, folders and http(s) URLs. Each document is detected, parsed and its
+articles buffered; the buffer is written in batches (one transaction each), so a large feed
+costs a few hundred statements rather than one per item and a failure later in the run
+never loses what was already written. A source that cannot be read is reported and the
+others go on; a malformed item is rejected with its reason and its siblings are kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from digest.errors import SourceError
+from digest.model import Article
+from digest.sources.base import Parsed, ParseOptions, RawDocument, Rejection
+from digest.sources.detect import Format, detect_format
+from digest.sources.dispatch import parse_document
+from digest.sources.fetch import FetchPolicy, fetch
+from digest.sources.jsonfeed import is_json_feed
+from digest.sources.locate import Located, expand, read_document
+from digest.store.articles import ArticleStore, Outcome
+from digest.store.fetch_state import FetchStateStore
+
+BATCH_SIZE = 500
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A source-level message: a failure (nothing read) or a warning (read, with a caveat)."""
+
+    source: str
+    reason: str
+
+
+@dataclass(slots=True)
+class IngestReport:
+    counts: Counter[Outcome] = field(default_factory=Counter)
+    rejected: list[Rejection] = field(default_factory=list)
+    failed_sources: list[Notice] = field(default_factory=list)
+    warnings: list[Notice] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every source could be read (items may still have been rejected)."""
+        return not self.failed_sources
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "added": self.counts[Outcome.ADDED],
+            "updated": self.counts[Outcome.UPDATED],
+            "unchanged": self.counts[Outcome.UNCHANGED],
+            "rejected": [
+                {"source": r.source, "item": r.item, "reason": r.reason} for r in self.rejected
+            ],
+            "failed_sources": [
+                {"source": n.source, "reason": n.reason} for n in self.failed_sources
+            ],
+            "warnings": [{"source": n.source, "reason": n.reason} for n in self.warnings],
+        }
+
+
+@dataclass
+class Ingestor:
+    """Reads sources into the store; every part it needs is handed in."""
+
+    store: ArticleStore
+    fetch_state: FetchStateStore
+    client: httpx.Client
+    options: ParseOptions
+    policy: FetchPolicy
+    batch_size: int = BATCH_SIZE
+    progress: Progress | None = None
+    _buffer: list[Article] = field(default_factory=list, init=False)
+
+    def run(self, sources: Iterable[str], section: str | None = None) -> IngestReport:
+        options = replace(self.options, default_section=section) if section else self.options
+        report = IngestReport()
+        for source in sources:
+            try:
+                if source.lower().startswith(("http://", "https://")):
+                    self._ingest_url(source, options, report)
+                else:
+                    self._ingest_path(source, options, report)
+            except SourceError as exc:
+                report.failed_sources.append(Notice(exc.source, exc.reason))
+        self._flush(report)
+        return report
+
+    def _ingest_path(self, source: str, options: ParseOptions, report: IngestReport) -> None:
+        for located in expand(source):
+            try:
+                doc = read_document(located.path, self.policy.max_bytes)
+                self._take(doc.origin, self._parse(doc, located, options, report), report)
+            except SourceError as exc:
+                report.failed_sources.append(Notice(exc.source, exc.reason))
+
+    def _ingest_url(self, url: str, options: ParseOptions, report: IngestReport) -> None:
+        fetched = fetch(self.client, url, self.policy, self.fetch_state.validators(url))
+        if fetched.document is None:
+            report.warnings.append(Notice(url, "not modified since the last fetch (HTTP 304)"))
+            return
+        self._take(url, parse_document(fetched.document, options), report)
+        self._flush(report)  # store the items before recording that this version was seen
+        self.fetch_state.save(url, fetched.validators, datetime.now(UTC))
+
+    def _parse(
+        self, doc: RawDocument, located: Located, options: ParseOptions, report: IngestReport
+    ) -> Parsed:
+        named_json = detect_format(doc) is Format.JSON_FEED and not is_json_feed(doc.data)
+        if named_json and not located.explicit:
+            report.warnings.append(Notice(doc.origin, "skipped: a JSON file but not a JSON Feed"))
+            return Parsed()
+        return parse_document(doc, options)
+
+    def _take(self, origin: str, parsed: Parsed, report: IngestReport) -> None:
+        report.rejected.extend(parsed.rejected)
+        report.warnings.extend(Notice(origin, warning) for warning in parsed.warnings)
+        self._buffer.extend(parsed.articles)
+        if len(self._buffer) >= self.batch_size:
+            self._flush(report)
+
+    def _flush(self, report: IngestReport) -> None:
+        while self._buffer:
+            batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+            report.counts.update(self.store.upsert(batch))
+            if self.progress:
+                self.progress(f"stored {sum(report.counts.values())} article(s)")

@@ -1,0 +1,78 @@
+"""The one place that builds digest's parts from the settings and hands them in. I/O.
+
+The CLI (and later the web app factory) call ``build``; nothing else reads settings to
+construct a store or a client, so tests can build the same parts from their own values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import Engine
+
+from digest.ingest import Ingestor
+from digest.settings import Settings
+from digest.sources.base import ParseOptions
+from digest.sources.fetch import FetchPolicy, make_client
+from digest.store.articles import ArticleStore
+from digest.store.engine import create_store_engine
+from digest.store.fetch_state import FetchStateStore
+from digest.store.migrate import ensure_current
+
+
+@dataclass(frozen=True)
+class Parts:
+    settings: Settings
+    engine: Engine
+    articles: ArticleStore
+    fetch_state: FetchStateStore
+
+    def parse_options(self) -> ParseOptions:
+        return ParseOptions(
+            default_section=self.settings.default_section,
+            section_map=self.settings.section_map,
+            zone=self.settings.zone,
+        )
+
+    def fetch_policy(self) -> FetchPolicy:
+        return FetchPolicy(
+            timeout=self.settings.fetch_timeout,
+            max_bytes=self.settings.fetch_max_bytes,
+            user_agent=self.settings.user_agent,
+            allow_private=self.settings.allow_private_urls,
+        )
+
+    def ingestor(self, client: httpx.Client) -> Ingestor:
+        return Ingestor(
+            store=self.articles,
+            fetch_state=self.fetch_state,
+            client=client,
+            options=self.parse_options(),
+            policy=self.fetch_policy(),
+        )
+
+
+@contextmanager
+def build(settings: Settings, migrate: bool = True) -> Iterator[Parts]:
+    """Open the store (migrating it when behind) and yield the parts; dispose on exit."""
+    engine = create_store_engine(settings.store_url)
+    try:
+        if migrate:
+            ensure_current(engine)
+        yield Parts(
+            settings=settings,
+            engine=engine,
+            articles=ArticleStore(engine, base_url=settings.base_url),
+            fetch_state=FetchStateStore(engine),
+        )
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def http_client(parts: Parts) -> Iterator[httpx.Client]:
+    with make_client(parts.fetch_policy()) as client:
+        yield client

@@ -1,0 +1,150 @@
+"""The `digest` command as a user runs it: a real process on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TEST_DATA, shared_path
+
+COMMANDS = [["ingest"], ["articles"], ["db"], ["db", "upgrade"], ["db", "current"], ["demo"]]
+
+
+def digest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"DIGEST_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_seed_export_round_trip(tmp_path: Path) -> None:
+    seed = shared_path("seed", "000_911321bf76807308.txt")
+    report = as_json(digest(tmp_path, "ingest", "--json", str(seed)))
+    assert report == {
+        "added": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": [],
+        "failed_sources": [],
+        "warnings": [],
+    }
+    (article,) = as_json(digest(tmp_path, "articles", "--json"))
+    assert set(article) == {
+        "id", "url", "section", "title", "standfirst", "author",
+        "published_at", "read_minutes", "body", "related",
+    }  # fmt: skip
+    assert article["section"] == "Political history"
+    assert article["title"] == (
+        "The role of secret diplomatic agreements and backchannel negotiations "
+        "in precipitating alliances and conflicts."
+    )
+    assert article["standfirst"].startswith("Secret agreements and backchannel talks")
+    assert article["author"] == "Robert Harris"
+    assert article["published_at"].startswith("2025-07-19")
+    assert article["read_minutes"] == 3
+    assert "ADVERTISEMENT" not in article["body"]
+    assert "Linkedin" not in article["body"]
+    assert "Related Articles" not in article["body"]
+    assert len(article["related"]) == 12
+    for ref in article["related"]:
+        assert set(ref) == {"section", "standfirst", "title", "date", "url"}
+        assert ref["section"] == "Political history"
+        assert date.fromisoformat(ref["date"])
+        assert ref["url"] is None  # none of the targets has been ingested
+    again = as_json(digest(tmp_path, "ingest", "--json", str(seed)))
+    assert (again["added"], again["unchanged"]) == (0, 1)
+
+
+def test_related_references_show_their_targets_once_known(tmp_path: Path) -> None:
+    as_json(digest(tmp_path, "ingest", "--json", str(TEST_DATA / "exports")))
+    found = as_json(digest(tmp_path, "articles", "--json", "--section", "science"))
+    (tides,) = found
+    lanterns = tides["related"][0]
+    assert lanterns["title"] == "The lantern makers of river towns"
+    assert lanterns["url"] == "https://news.example.com/culture/the-lantern-makers-of-river-towns"
+
+
+def test_filters_limit_and_since(tmp_path: Path) -> None:
+    as_json(digest(tmp_path, "ingest", "--json", str(TEST_DATA / "exports")))
+    titles = [a["title"] for a in as_json(digest(tmp_path, "articles", "--json", "--limit", "2"))]
+    assert len(titles) == 2
+    assert titles[0].startswith("Why the tide tables")
+    since = as_json(digest(tmp_path, "articles", "--json", "--since", "2025-10-01"))
+    assert [a["section"] for a in since] == ["Science", "Culture"]
+    text = digest(tmp_path, "articles", "--section", "Economy")
+    assert "Electric cranes, slow cables" in text.stdout
+
+
+def test_exit_1_when_a_source_cannot_be_read(tmp_path: Path) -> None:
+    result = digest(
+        tmp_path, "ingest", "--json", str(tmp_path / "missing.xml"), str(TEST_DATA / "exports")
+    )
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["added"] == 3
+    assert report["failed_sources"] == [
+        {
+            "source": str(tmp_path / "missing.xml"),
+            "reason": "no such file or folder; check the path",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "args", [["ingest"], ["articles", "--limit", "0"], ["articles", "--since", "yesterday"]]
+)
+def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
+    result = digest(tmp_path, *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(tmp_path: Path, command: list[str]) -> None:
+    result = digest(tmp_path, *command, "--help")
+    assert result.returncode == 0
+    assert "Example:" in result.stdout
+
+
+def test_db_commands(tmp_path: Path) -> None:
+    current = digest(tmp_path, "db", "current")
+    assert "revision none" in current.stdout
+    upgraded = digest(tmp_path, "db", "upgrade")
+    assert upgraded.returncode == 0
+    assert "schema revision 0001" in upgraded.stdout
+    assert (tmp_path / "data" / "digest.sqlite3").exists()
+
+
+def test_demo_ingests_the_bundled_corpus(tmp_path: Path) -> None:
+    result = digest(tmp_path, "demo")
+    assert result.returncode == 0, result.stderr
+    assert "failed sources 0" in result.stdout
+    stored = as_json(digest(tmp_path, "articles", "--json"))
+    assert len(stored) >= 40
+    assert len({a["section"] for a in stored}) >= 5
+    today = datetime.now().astimezone().date()
+    days = {(today - date.fromisoformat(a["published_at"][:10])).days for a in stored}
+    assert min(days) >= -1
+    assert max(days) <= 28
+    refs = [r for a in stored for r in a["related"]]
+    assert refs
+    assert all(r["url"] for r in refs), "every demo reference names a demo article"
+    assert sum(1 for a in stored if a["author"] is None) >= 1
+    again = digest(tmp_path, "demo")
+    assert "added 0, updated 0" in again.stdout

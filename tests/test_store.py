@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest import BASE_URL, TEST_DATA
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from digest.model import Article, RelatedRef
 from digest.sources.base import ParseOptions, RawDocument
@@ -208,3 +210,21 @@ def _url_of(store: ArticleStore, item: Article) -> str:
     from digest.identity import built_url
 
     return built_url(store.base_url, item.section, item.title)
+
+
+def test_article_stored_by_another_process_meanwhile_is_not_an_error(
+    store: ArticleStore,
+) -> None:
+    other = ArticleStore(store.engine, base_url=BASE_URL, clock=store.clock)
+
+    class RacingStore(ArticleStore):
+        """Another writer stores the same articles between our look-up and our insert."""
+
+        def _compare(self, conn: Connection, batch: Sequence[Article]) -> Any:
+            compared = super()._compare(conn, batch)
+            other.upsert(batch)
+            return compared
+
+    racing = RacingStore(store.engine, base_url=BASE_URL, clock=store.clock)
+    racing.upsert([article("One"), article("Two")])
+    assert sorted(a.title for a in store.list_articles()) == ["One", "Two"]

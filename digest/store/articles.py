@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from digest.identity import article_id, built_url, canonical_url, content_hash, match_key
 from digest.model import Article, StoredArticle, StoredRelated
@@ -61,16 +63,14 @@ class ArticleStore:
         """Store a batch in one transaction; one outcome per article, in order."""
         now = self.clock()
         with self.engine.begin() as conn:
-            pending = self._identify(conn, batch)
-            urls = {p.url for p in pending}
-            existing = _lookup(conn, articles.c.url, articles.c.content_hash, urls)
+            pending, existing = self._compare(conn, batch)
             outcomes, final = _decide(pending, existing)
             fresh = [p for url, p in final.items() if url not in existing]
             changed = [
                 p for url, p in final.items() if url in existing and p.content_hash != existing[url]
             ]
             if fresh:
-                conn.execute(articles.insert(), [_row(p, now, first_seen=True) for p in fresh])
+                _insert_new(conn, [_row(p, now, first_seen=True) for p in fresh])
             if changed:
                 conn.execute(
                     update(articles).where(articles.c.id == bindparam("b_id")),
@@ -81,6 +81,14 @@ class ArticleStore:
             related.resolve_refs_of(conn, [p.id for p in written if p.article.related])
             related.resolve_refs_to(conn, [p.id for p in written])
         return outcomes
+
+    def _compare(
+        self, conn: Connection, batch: Sequence[Article]
+    ) -> tuple[list[_Pending], dict[str, str]]:
+        """The batch with identities worked out, and the stored hash of each known URL."""
+        pending = self._identify(conn, batch)
+        urls = {p.url for p in pending}
+        return pending, _lookup(conn, articles.c.url, articles.c.content_hash, urls)
 
     def _identify(self, conn: Connection, batch: Sequence[Article]) -> list[_Pending]:
         hashes = [content_hash(a) for a in batch]
@@ -151,6 +159,12 @@ def _lookup(conn: Connection, key: Any, value: Any, keys: set[str]) -> dict[str,
         for k, v in conn.execute(select(key, value).where(key.in_(chunk))):
             found.setdefault(k, v)
     return found
+
+
+def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert, skipping a URL another process stored since we looked (both ingests win)."""
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    conn.execute(dialect_insert(articles).on_conflict_do_nothing(), rows)
 
 
 def _decide(

@@ -52,10 +52,24 @@ def cli(ctx: click.Context, env_file: Path) -> None:
     def settings() -> Settings:
         if "settings" not in cache:
             cache["settings"] = load_settings(_env_file=env_file)
-            logging.basicConfig(level=cache["settings"].log_level_number(), stream=sys.stderr)
+            _configure_logging(cache["settings"].log_level_number())
         return cache["settings"]
 
     ctx.obj = {"settings": settings}
+
+
+# Libraries that log ordinary conditions (a page fragment with no <html>) as errors; their
+# lines help only when debugging extraction.
+CHATTY_LIBRARIES = ("trafilatura", "htmldate", "courlan", "justext")
+
+
+def _configure_logging(level: int) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    quiet = level if level <= logging.DEBUG else logging.CRITICAL
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
 
 
 def _print_json(value: Any) -> None:

@@ -9,6 +9,7 @@ others go on; a malformed item is rejected with its reason and its siblings are 
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ from digest.store.articles import ArticleStore, Outcome
 from digest.store.fetch_state import FetchStateStore
 
 BATCH_SIZE = 500
+log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 
@@ -121,6 +123,9 @@ class Ingestor:
         return parse_document(doc, options)
 
     def _take(self, origin: str, parsed: Parsed, report: IngestReport) -> None:
+        log.info(
+            "%s: %d article(s), %d rejected", origin, len(parsed.articles), len(parsed.rejected)
+        )
         report.rejected.extend(parsed.rejected)
         report.warnings.extend(Notice(origin, warning) for warning in parsed.warnings)
         self._buffer.extend(parsed.articles)

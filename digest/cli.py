@@ -32,14 +32,12 @@ def _settings(ctx: click.Context) -> Settings:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--env-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".env"),
-    show_default=True,
-    help="File of DIGEST_* settings read before the environment.",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File of DIGEST_* settings (default: .env here, if any); the environment wins.",
 )
 @click.version_option(package_name="digest")
 @click.pass_context
-def cli(ctx: click.Context, env_file: Path) -> None:
+def cli(ctx: click.Context, env_file: Path | None) -> None:
     """digest: newsletter digests from a publication's articles.
 
     \b
@@ -51,7 +49,7 @@ def cli(ctx: click.Context, env_file: Path) -> None:
 
     def settings() -> Settings:
         if "settings" not in cache:
-            cache["settings"] = load_settings(_env_file=env_file)
+            cache["settings"] = load_settings(_env_file=env_file or Path(".env"))
             _configure_logging(cache["settings"].log_level_number())
         return cache["settings"]
 

@@ -148,3 +148,16 @@ def test_demo_ingests_the_bundled_corpus(tmp_path: Path) -> None:
     assert sum(1 for a in stored if a["author"] is None) >= 1
     again = digest(tmp_path, "demo")
     assert "added 0, updated 0" in again.stdout
+
+
+def test_env_file_option_supplies_settings(tmp_path: Path) -> None:
+    env_file = tmp_path / "meridian.env"
+    env_file.write_text("DIGEST_BASE_URL=https://meridian.example/\n")
+    as_json(digest(tmp_path, "--env-file", str(env_file), "ingest", "--json", str(TEST_DATA)))
+    urls = [
+        a["url"] for a in as_json(digest(tmp_path, "articles", "--json", "--section", "Culture"))
+    ]
+    assert urls == ["https://meridian.example/culture/the-lantern-makers-of-river-towns"]
+    missing = digest(tmp_path, "--env-file", str(tmp_path / "absent.env"), "articles")
+    assert missing.returncode == 2
+    assert "absent.env" in missing.stderr

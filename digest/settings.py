@@ -9,13 +9,14 @@ one with a comment; a test keeps the two in step. A bad value stops the program 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from digest.errors import ConfigError
 
@@ -119,6 +120,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from exc
+    except SettingsError as exc:  # a value that is not even JSON, for a JSON-typed setting
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = ENV_PREFIX + field.group(1).upper() if field else "a DIGEST_ setting"
+        raise ConfigError(
+            f"setting {name}: not valid JSON; write it like the example in .env.example"
+        ) from exc
 
 
 def describe_validation_error(exc: ValidationError) -> str:

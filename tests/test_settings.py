@@ -12,6 +12,7 @@ from conftest import REPO, make_settings
 
 from digest.errors import ConfigError
 from digest.settings import ENV_PREFIX, Settings, load_settings
+from digest.store.engine import create_store_engine
 
 
 def example_names() -> dict[str, str]:
@@ -51,6 +52,8 @@ def test_env_example_values_are_valid_settings(tmp_path: Path) -> None:
         ("fetch_max_bytes", "-1", "DIGEST_FETCH_MAX_BYTES"),
         ("base_url", "news.example.com", "DIGEST_BASE_URL"),
         ("log_level", "LOUD", "DIGEST_LOG_LEVEL"),
+        ("section_map", "tech=Technology", "DIGEST_SECTION_MAP"),
+        ("section_map", '["Technology"]', "DIGEST_SECTION_MAP"),
     ],
 )
 def test_bad_setting_names_the_variable(field: str, value: str, named: str, tmp_path: Path) -> None:
@@ -61,6 +64,12 @@ def test_bad_setting_names_the_variable(field: str, value: str, named: str, tmp_
     message = str(caught.value)
     assert named in message
     assert ".env.example" in message
+
+
+@pytest.mark.parametrize("url", ["mysql://db/x", "not a url at all"])
+def test_unsupported_database_url_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="DIGEST_DATABASE_URL"):
+        create_store_engine(url)
 
 
 def test_default_store_is_a_sqlite_file_in_the_data_folder(tmp_path: Path) -> None:

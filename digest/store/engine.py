@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from digest.errors import StoreError
+from digest.errors import ConfigError, StoreError
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -29,12 +29,18 @@ def create_store_engine(url: str, **engine_options: Any) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StoreError(
+        raise ConfigError(
             f"setting DIGEST_DATABASE_URL: {url!r} is not a database URL; "
             "use sqlite:///path/to/file.sqlite3 or postgresql+psycopg://user@host/db"
         ) from exc
-    if parsed.get_backend_name() == "sqlite":
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
         return _sqlite_engine(url, parsed.database, **engine_options)
+    if backend != "postgresql":
+        raise ConfigError(
+            f"setting DIGEST_DATABASE_URL: {backend} is not supported; "
+            "use SQLite (leave it empty) or postgresql+psycopg://user@host/db"
+        )
     return create_engine(url, pool_pre_ping=True, **engine_options)
 
 

@@ -41,7 +41,10 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the schema version of {engine.url!r}: {exc}") from exc
+        raise StoreError(
+            f"cannot open the store {engine.url!r}: {getattr(exc, 'orig', None) or exc}; "
+            "check DIGEST_DATABASE_URL and that the database server is running"
+        ) from exc
 
 
 def upgrade(engine: Engine) -> str:

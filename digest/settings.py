@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the store; empty means a SQLite file in data_dir.",
     )
+    newsletters_file: Path = Field(
+        default=Path("newsletters.toml"),
+        description="The editors' TOML file declaring the newsletters.",
+    )
     base_url: str = Field(
         default="https://news.example.com",
         description="Public address of the publication, for articles whose source has no URL.",

@@ -18,6 +18,7 @@ from digest.sources.export import parse_export
 from digest.store.articles import ArticleStore, Outcome
 from digest.store.migrate import current_revision, head_revision
 from digest.store.schema import metadata
+from digest.terms import bucket, unpack
 
 WHEN = datetime(2025, 10, 3, 8, 0, tzinfo=UTC)
 
@@ -228,3 +229,27 @@ def test_article_stored_by_another_process_meanwhile_is_not_an_error(
     racing = RacingStore(store.engine, base_url=BASE_URL, clock=store.clock)
     racing.upsert([article("One"), article("Two")])
     assert sorted(a.title for a in store.list_articles()) == ["One", "Two"]
+
+
+def test_term_vectors_follow_the_content(store: ArticleStore) -> None:
+    store.upsert([article("Tides", body="Tides tides harbour moon.")])
+    (row,) = store.term_vectors()
+    indices, counts = unpack(row.vector)
+    assert dict(zip(indices.tolist(), counts.tolist(), strict=True))[bucket("tides")] == 3 + 2 + 2
+    store.upsert([article("Tides", body="Lanterns only.")])
+    (row,) = store.term_vectors()
+    indices, _ = unpack(row.vector)
+    assert bucket("lanterns") in indices.tolist()
+    assert bucket("harbour") not in indices.tolist()
+
+
+def test_term_vectors_leave_out_future_articles(store: ArticleStore) -> None:
+    store.upsert([article("Now"), article("Later", published_at=WHEN + timedelta(days=2))])
+    assert [r.section for r in store.term_vectors(published_until=WHEN)] == ["Science"]
+    assert len(store.term_vectors()) == 2
+
+
+def test_sections_match_in_any_letter_case_accents_included(store: ArticleStore) -> None:
+    store.upsert([article("Prix du pain", section="Économie")])
+    assert [a.title for a in store.list_articles(section="économie")] == ["Prix du pain"]
+    assert store.list_articles(section="ÉCONOMIE")[0].section == "Économie"

@@ -16,17 +16,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from digest.identity import article_id, built_url, canonical_url, content_hash, match_key
 from digest.model import Article, StoredArticle, StoredRelated
 from digest.store import related
-from digest.store.schema import articles, related_refs
+from digest.store.schema import article_terms, articles, related_refs
+from digest.terms import term_vector
 
 Clock = Callable[[], datetime]
 LOOKUP_CHUNK = 500
+WHEN = func.coalesce(articles.c.published_at, articles.c.first_seen_at)
+"""When an article counts as appearing: its publication, or first sight when undated."""
 
 
 def utc_now() -> datetime:
@@ -37,6 +40,15 @@ class Outcome(enum.Enum):
     ADDED = "added"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class TermRow:
+    """One article as the related-links index sees it."""
+
+    id: str
+    section: str
+    vector: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,7 @@ class ArticleStore:
                 )
             written = fresh + changed
             _replace_refs(conn, written)
+            _replace_terms(conn, written)
             related.resolve_refs_of(conn, [p.id for p in written if p.article.related])
             related.resolve_refs_to(conn, [p.id for p in written])
         return outcomes
@@ -118,29 +131,67 @@ class ArticleStore:
         limit: int | None = None,
     ) -> list[StoredArticle]:
         """Articles newest first (undated ones by when they were first seen)."""
-        when = func.coalesce(articles.c.published_at, articles.c.first_seen_at)
-        query = select(articles).order_by(when.desc(), articles.c.id)
+        query = select(articles).order_by(WHEN.desc(), articles.c.id)
         if section is not None:
-            query = query.where(func.lower(articles.c.section) == section.lower())
+            query = query.where(_in_sections([section]))
         if since is not None:
-            query = query.where(when >= since)
+            query = query.where(since <= WHEN)
         if limit is not None:
             query = query.limit(limit)
+        return self._fetch(query)
+
+    def candidates(
+        self, sections: Sequence[str], dated_after: datetime, seen_after: datetime
+    ) -> list[StoredArticle]:
+        """Articles of these sections dated after one moment or first seen after another.
+
+        An edition's candidates: what its window holds, what just missed it, anything dated
+        in the future, and older pieces that only arrived lately, so an editor sees them all.
+        """
+        query = select(articles).where(_in_sections(sections))
+        query = query.where(or_(dated_after < WHEN, articles.c.first_seen_at > seen_after))
+        return self._fetch(query.order_by(WHEN.desc(), articles.c.id))
+
+    def oldest_first(
+        self, section: str, between: tuple[datetime, datetime], condition: Any, limit: int
+    ) -> list[StoredArticle]:
+        """Up to ``limit`` articles of a section dated within ``between`` and matching
+        ``condition``, oldest first: where the evergreen policy draws from."""
+        query = select(articles).where(_in_sections([section]), condition)
+        query = query.where(between[0] <= WHEN, between[1] >= WHEN)
+        return self._fetch(query.order_by(WHEN, articles.c.id).limit(limit))
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, StoredArticle]:
+        found: dict[str, StoredArticle] = {}
+        for chunk in _chunks(list(ids)):
+            found.update(
+                {a.id: a for a in self._fetch(select(articles).where(articles.c.id.in_(chunk)))}
+            )
+        return found
+
+    def get(self, id_: str) -> StoredArticle | None:
+        return self.get_many([id_]).get(id_)
+
+    def _fetch(self, query: Any) -> list[StoredArticle]:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             refs = related.refs_of(conn, [row.id for row in rows])
         return [_stored(row, refs.get(row.id, ())) for row in rows]
 
-    def get(self, id_: str) -> StoredArticle | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(articles).where(articles.c.id == id_)).first()
-            if row is None:
-                return None
-            refs = related.refs_of(conn, [row.id])
-        return _stored(row, refs.get(row.id, ()))
-
     def get_by_url(self, url: str) -> StoredArticle | None:
         return self.get(article_id(canonical_url(url)))
+
+    def term_vectors(self, published_until: datetime | None = None) -> list[TermRow]:
+        """Every article's id, section and term vector; undated ones count as published."""
+        query = select(articles.c.id, articles.c.section, article_terms.c.vector).join(
+            article_terms, article_terms.c.article_id == articles.c.id
+        )
+        if published_until is not None:
+            query = query.where(
+                or_(articles.c.published_at.is_(None), articles.c.published_at <= published_until)
+            )
+        with self.engine.connect() as conn:
+            return [TermRow(*row) for row in conn.execute(query)]
 
     def count(self) -> int:
         with self.engine.connect() as conn:
@@ -150,6 +201,12 @@ class ArticleStore:
 def _chunks(values: Sequence[Any], size: int = LOOKUP_CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _in_sections(sections: Sequence[str]) -> Any:
+    """Section names match whatever their letter case, accents included (SQLite's lower()
+    folds ASCII only, so the folded name is stored beside the name)."""
+    return articles.c.section_key.in_([name.casefold() for name in sections])
 
 
 def _lookup(conn: Connection, key: Any, value: Any, keys: set[str]) -> dict[str, str]:
@@ -191,6 +248,7 @@ def _row(item: _Pending, now: datetime, *, first_seen: bool) -> dict[str, Any]:
         "url": item.url,
         "guid": article.guid,
         "section": article.section,
+        "section_key": article.section.casefold(),
         "title": article.title,
         "standfirst": article.standfirst,
         "author": article.author,
@@ -232,6 +290,21 @@ def _replace_refs(conn: Connection, written: list[_Pending]) -> None:
     ]
     if rows:
         conn.execute(related_refs.insert(), rows)
+
+
+def _replace_terms(conn: Connection, written: list[_Pending]) -> None:
+    """Keep each written article's term vector in step with its content."""
+    for chunk in _chunks([p.id for p in written]):
+        conn.execute(delete(article_terms).where(article_terms.c.article_id.in_(chunk)))
+    rows = [
+        {
+            "article_id": p.id,
+            "vector": term_vector(p.article.title, p.article.standfirst, p.article.body),
+        }
+        for p in written
+    ]
+    if rows:
+        conn.execute(article_terms.insert(), rows)
 
 
 def _stored(row: Row[Any], refs: Sequence[StoredRelated]) -> StoredArticle:

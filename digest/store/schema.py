@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -18,11 +19,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 NAMING_CONVENTION = {
@@ -63,7 +66,8 @@ articles = Table(
     Column("id", String(16), primary_key=True),
     Column("url", Text, nullable=False, unique=True),
     Column("guid", Text, index=True),
-    Column("section", Text, nullable=False, index=True),
+    Column("section", Text, nullable=False),
+    Column("section_key", Text, nullable=False, index=True),
     Column("title", Text, nullable=False),
     Column("standfirst", Text),
     Column("author", Text),
@@ -98,6 +102,49 @@ related_refs = Table(
     Column("target_id", String(16), ForeignKey("articles.id", ondelete="SET NULL"), index=True),
 )
 Index("ix_related_refs_unresolved_date", related_refs.c.ref_date, related_refs.c.target_id)
+
+article_terms = Table(
+    "article_terms",
+    metadata,
+    Column(
+        "article_id",
+        String(16),
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("newsletter", Text, nullable=False),
+    Column("slot", UTCDateTime, nullable=False),
+    Column("issue_number", Integer),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("empty", Boolean, nullable=False),
+    Column("snapshot", Text, nullable=False),
+    Column("planned_at", UTCDateTime, nullable=False),
+    UniqueConstraint("newsletter", "slot"),
+    UniqueConstraint("newsletter", "issue_number"),
+)
+
+edition_articles = Table(
+    "edition_articles",
+    metadata,
+    Column(
+        "edition_id",
+        String(16),
+        ForeignKey("editions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("article_id", String(16), primary_key=True),
+    Column("section", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("archive", Boolean, nullable=False),
+)
+Index("ix_edition_articles_article_id", edition_articles.c.article_id)
 
 fetch_state = Table(
     "fetch_state",

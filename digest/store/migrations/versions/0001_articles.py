@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("guid", sa.Text(), nullable=True),
         sa.Column("section", sa.Text(), nullable=False),
+        sa.Column("section_key", sa.Text(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("standfirst", sa.Text(), nullable=True),
         sa.Column("author", sa.Text(), nullable=True),
@@ -45,7 +46,7 @@ def upgrade() -> None:
         "content_hash",
         "guid",
         "published_at",
-        "section",
+        "section_key",
         "standfirst_key",
         "title_key",
     ):

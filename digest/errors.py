@@ -12,6 +12,7 @@ first caught, with ``raise ... from exc`` so the cause stays visible in tracebac
     │   └── FetchError             an HTTP fetch failed (network, status, size cap)
     │       └── BlockedURLError        the URL is not allowed (scheme or private address)
     ├── ItemError              one item inside a source is malformed; the rest are kept
+    ├── PlanningError          an edition cannot be planned (slot out of order, contention)
     └── StoreError             the database could not be opened or migrated
 
 Messages say what happened and what to do, naming the setting, file, line or URL.
@@ -57,6 +58,10 @@ class ItemError(DigestError):
         super().__init__(f"{where}{reason}")
         self.reason = reason
         self.line = line
+
+
+class PlanningError(DigestError):
+    """An edition cannot be planned as asked; the message says what to do instead."""
 
 
 class StoreError(DigestError):

@@ -9,15 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine
 
+from digest.editions import Planner
 from digest.ingest import Ingestor
+from digest.newsletters import NewsletterConfig, load_newsletters
 from digest.settings import Settings
 from digest.sources.base import ParseOptions
 from digest.sources.fetch import FetchPolicy, make_client
 from digest.store.articles import ArticleStore
+from digest.store.editions import EditionStore
 from digest.store.engine import create_store_engine
 from digest.store.fetch_state import FetchStateStore
 from digest.store.migrate import ensure_current
@@ -29,6 +33,7 @@ class Parts:
     engine: Engine
     articles: ArticleStore
     fetch_state: FetchStateStore
+    editions: EditionStore
 
     def parse_options(self) -> ParseOptions:
         return ParseOptions(
@@ -44,6 +49,13 @@ class Parts:
             user_agent=self.settings.user_agent,
             allow_private=self.settings.allow_private_urls,
         )
+
+    def newsletters(self, path: Path | None = None) -> NewsletterConfig:
+        """The newsletters file named by the settings (or ``path``), read and validated."""
+        return load_newsletters(path or self.settings.newsletters_file)
+
+    def planner(self, config: NewsletterConfig) -> Planner:
+        return Planner(articles=self.articles, editions=self.editions, config=config)
 
     def ingestor(self, client: httpx.Client) -> Ingestor:
         return Ingestor(
@@ -67,6 +79,7 @@ def build(settings: Settings, migrate: bool = True) -> Iterator[Parts]:
             engine=engine,
             articles=ArticleStore(engine, base_url=settings.base_url),
             fetch_state=FetchStateStore(engine),
+            editions=EditionStore(engine),
         )
     finally:
         engine.dispose()

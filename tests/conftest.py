@@ -65,7 +65,9 @@ def _postgres_schema_engine(url: str) -> Iterator[Engine]:
     admin = create_store_engine(url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_store_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    # the schema rides in the URL, so a test can hand the same database to another process
+    separator = "&" if "?" in url else "?"
+    engine = create_store_engine(f"{url}{separator}options=-csearch_path%3D{schema}")
     try:
         upgrade(engine)
         yield engine
@@ -85,6 +87,11 @@ class StepClock:
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
+
+
+def url_of(engine: Engine) -> str:
+    """The engine's URL with its password, to open the same database elsewhere."""
+    return engine.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from conftest import TEST_DATA, shared_path
 
-COMMANDS = [["ingest"], ["articles"], ["db"], ["db", "upgrade"], ["db", "current"], ["demo"]]
+from digest.demo import DEMO_NEWSLETTERS
+from digest.store.migrate import head_revision
+
+COMMANDS = [
+    ["ingest"], ["articles"], ["db"], ["db", "upgrade"], ["db", "current"], ["demo"],
+    ["newsletters"], ["plan"],
+]  # fmt: skip
 
 
 def digest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -127,7 +133,7 @@ def test_db_commands(tmp_path: Path) -> None:
     assert "revision none" in current.stdout
     upgraded = digest(tmp_path, "db", "upgrade")
     assert upgraded.returncode == 0
-    assert "schema revision 0001" in upgraded.stdout
+    assert f"schema revision {head_revision()}" in upgraded.stdout
     assert (tmp_path / "data" / "digest.sqlite3").exists()
 
 
@@ -161,3 +167,45 @@ def test_env_file_option_supplies_settings(tmp_path: Path) -> None:
     missing = digest(tmp_path, "--env-file", str(tmp_path / "absent.env"), "articles")
     assert missing.returncode == 2
     assert "absent.env" in missing.stderr
+
+
+def test_plan_prints_the_documented_json(tmp_path: Path) -> None:
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS}\n")
+    as_json(digest(tmp_path, "--env-file", str(env_file), "ingest", "--json", str(TEST_DATA)))
+    args = ["--env-file", str(env_file), "plan", "daily", "--at", "2025-10-03T09:00", "--json"]
+    plan = as_json(digest(tmp_path, *args))
+    assert set(plan) == {
+        "edition_id", "newsletter", "issue_number", "slot", "sections", "excluded", "empty",
+    }  # fmt: skip
+    assert plan["newsletter"] == "daily"
+    assert plan["issue_number"] == 1
+    assert plan["slot"] == "2025-10-03T05:00:00+00:00"  # 07:00 in Paris, summer time
+    assert plan["empty"] is False
+    names = [s["name"] for s in plan["sections"]]
+    assert names == ["Science", "Economy", "Culture"]  # the newsletter's order
+    article = plan["sections"][0]["articles"][0]
+    assert set(article) == {
+        "url", "title", "summary", "author", "published_at", "read_minutes", "archive",
+        "related", "reason",
+    }  # fmt: skip
+    assert article["title"] == "Why the tide tables of small harbours still need a human eye"
+    assert article["archive"] is False
+    assert all(set(r) == {"title", "url"} for r in article["related"])
+    assert all(set(e) == {"url", "title", "reason"} for e in plan["excluded"])
+    again = as_json(digest(tmp_path, *args))
+    assert again["edition_id"] == plan["edition_id"]
+    listed = as_json(digest(tmp_path, "--env-file", str(env_file), "newsletters", "--json"))
+    assert listed[0]["last_edition"]["issue_number"] == 1
+
+
+def test_plan_of_an_unknown_newsletter_names_the_declared_ones(tmp_path: Path) -> None:
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS}\n")
+    result = digest(tmp_path, "--env-file", str(env_file), "plan", "weekly")
+    assert result.returncode == 2
+    assert "no newsletter named 'weekly'" in result.stderr
+    assert "declared: daily" in result.stderr
+    missing = digest(tmp_path, "plan", "daily")
+    assert missing.returncode == 2
+    assert "no newsletters file at newsletters.toml" in missing.stderr

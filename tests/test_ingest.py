@@ -52,7 +52,8 @@ def test_folder_of_mixed_sources(engine: Engine, client: httpx.Client) -> None:
         ("item 4", "the item has no title and no text"),
         ("item 3", "item 3 is a JSON str, not an object"),
     }
-    again = make_ingestor(engine, client).run([str(TEST_DATA)]).as_json()
+    sources = [str(TEST_DATA / "exports"), str(TEST_DATA / "feeds")]
+    again = make_ingestor(engine, client).run(sources).as_json()
     assert (again["added"], again["updated"], again["unchanged"]) == (0, 0, 12)
 
 

@@ -1,0 +1,9 @@
+"""The ``digest`` command line: the edge where settings become parts and errors become exits.
+
+Each command lives in its own module and registers itself on the group in ``app``.
+"""
+
+from digest.cli import articles, db, demo, editions, ingest
+from digest.cli.app import cli, main
+
+__all__ = ["articles", "cli", "db", "demo", "editions", "ingest", "main"]

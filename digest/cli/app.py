@@ -1,0 +1,89 @@
+"""The ``digest`` command group: settings, logging, JSON output and the exit codes.
+
+Exit codes: 0 success; 1 the work ran but part of it failed (a source could not be read);
+2 the command was used wrongly or a setting is invalid. Every command has ``--help`` with an
+example. Errors of the ``DigestError`` tree print their message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import orjson
+
+from digest.errors import ConfigError, DigestError
+from digest.settings import Settings, load_settings
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    """The settings, loaded on first use so that ``--help`` works even when one is wrong."""
+    settings: Settings = ctx.find_root().obj["settings"]()
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--env-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File of DIGEST_* settings (default: .env here, if any); the environment wins.",
+)
+@click.version_option(package_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, env_file: Path | None) -> None:
+    """digest: newsletter digests from a publication's articles.
+
+    \b
+    Example:
+      digest ingest feeds/ exports/ https://example.com/rss.xml
+      digest articles --section Science --limit 5
+    """
+    cache: dict[str, Settings] = {}
+
+    def settings() -> Settings:
+        if "settings" not in cache:
+            cache["settings"] = load_settings(_env_file=env_file or Path(".env"))
+            _configure_logging(cache["settings"].log_level_number())
+        return cache["settings"]
+
+    ctx.obj = {"settings": settings}
+
+
+# Libraries that log ordinary conditions (a page fragment with no <html>) as errors; their
+# lines help only when debugging extraction.
+CHATTY_LIBRARIES = ("trafilatura", "htmldate", "courlan", "justext")
+
+
+def _configure_logging(level: int) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    quiet = level if level <= logging.DEBUG else logging.CRITICAL
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
+
+
+def print_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def main() -> NoReturn:
+    """Entry point: run the CLI, turning digest's own errors into messages and exit codes."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except DigestError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,173 @@
+"""Editions in the store: frozen plans, unique per (newsletter, slot). I/O.
+
+The database is the arbiter of "plan once": ``(newsletter, slot)`` and
+``(newsletter, issue_number)`` are unique, so when two processes plan at once one insert
+wins and the other learns so from ``EditionConflict`` and reads the winner's edition. The
+issue number is the newsletter's highest plus one, taken in the inserting statement's
+transaction; empty editions (nothing to send) have none, so numbers run without gaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, Row, and_, exists, func, select
+from sqlalchemy.exc import IntegrityError
+
+from digest.errors import DigestError
+from digest.store.schema import articles, edition_articles, editions
+
+
+class EditionConflict(DigestError):
+    """Another process stored an edition for the same slot or issue number first."""
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedArticle:
+    """One article of an edition, as the store records it for later selection."""
+
+    article_id: str
+    section: str
+    position: int
+    archive: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    id: str
+    newsletter: str
+    slot: datetime
+    issue_number: int | None
+    window_start: datetime
+    empty: bool
+    snapshot: dict[str, Any]
+    planned_at: datetime
+
+
+class EditionStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get(self, newsletter: str, slot: datetime) -> Edition | None:
+        condition = and_(editions.c.newsletter == newsletter, editions.c.slot == slot)
+        return self._one(condition)
+
+    def get_by_id(self, edition_id: str) -> Edition | None:
+        return self._one(editions.c.id == edition_id)
+
+    def latest(self, newsletter: str, before: datetime | None = None) -> Edition | None:
+        """The newsletter's edition with the latest slot (before ``before``), empty or not."""
+        return self._latest(newsletter, before, with_articles_only=False)
+
+    def previous_sent(self, newsletter: str, before: datetime) -> Edition | None:
+        """The latest edition before ``before`` that had articles: where a window starts."""
+        return self._latest(newsletter, before, with_articles_only=True)
+
+    def _latest(
+        self, newsletter: str, before: datetime | None, *, with_articles_only: bool
+    ) -> Edition | None:
+        query = select(editions).where(editions.c.newsletter == newsletter)
+        if before is not None:
+            query = query.where(editions.c.slot < before)
+        if with_articles_only:
+            query = query.where(editions.c.empty.is_(False))
+        query = query.order_by(editions.c.slot.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _edition(row) if row else None
+
+    def _one(self, condition: Any) -> Edition | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(editions).where(condition)).first()
+        return _edition(row) if row else None
+
+    def list(self, newsletter: str | None = None) -> list[Edition]:
+        query = select(editions).order_by(editions.c.newsletter, editions.c.slot)
+        if newsletter is not None:
+            query = query.where(editions.c.newsletter == newsletter)
+        with self.engine.connect() as conn:
+            return [_edition(row) for row in conn.execute(query)]
+
+    def carried(self, newsletter: str, article_ids: Sequence[str]) -> dict[str, int]:
+        """Which of these articles an edition of the newsletter carried: id -> its issue."""
+        found: dict[str, int] = {}
+        for start in range(0, len(article_ids), 500):
+            chunk = article_ids[start : start + 500]
+            query = (
+                select(edition_articles.c.article_id, func.min(editions.c.issue_number))
+                .join(editions, editions.c.id == edition_articles.c.edition_id)
+                .where(editions.c.newsletter == newsletter)
+                .where(edition_articles.c.article_id.in_(chunk))
+                .group_by(edition_articles.c.article_id)
+            )
+            with self.engine.connect() as conn:
+                for article_id, issue in conn.execute(query):
+                    found[article_id] = issue
+        return found
+
+    def never_carried(self, newsletter: str) -> Any:
+        """A condition on ``articles.c.id``: no edition of the newsletter carried it."""
+        carried = (
+            select(edition_articles.c.article_id)
+            .join(editions, editions.c.id == edition_articles.c.edition_id)
+            .where(editions.c.newsletter == newsletter)
+            .where(edition_articles.c.article_id == articles.c.id)
+        )
+        return ~exists(carried)
+
+    def insert(self, edition: Edition, carried: Sequence[CarriedArticle]) -> Edition:
+        """Store a planned edition, numbering it; ``EditionConflict`` if another won.
+
+        The snapshot is stored without the issue number, which only this transaction
+        knows; reading an edition puts the number into its snapshot.
+        """
+        try:
+            with self.engine.begin() as conn:
+                number = None if edition.empty else _next_issue(conn, edition.newsletter)
+                conn.execute(
+                    editions.insert().values(
+                        id=edition.id,
+                        newsletter=edition.newsletter,
+                        slot=edition.slot,
+                        issue_number=number,
+                        window_start=edition.window_start,
+                        empty=edition.empty,
+                        snapshot=orjson.dumps(edition.snapshot).decode(),
+                        planned_at=edition.planned_at,
+                    )
+                )
+                if carried:
+                    conn.execute(
+                        edition_articles.insert(),
+                        [{"edition_id": edition.id, **asdict(item)} for item in carried],
+                    )
+        except IntegrityError as exc:
+            raise EditionConflict(
+                f"an edition of {edition.newsletter} for {edition.slot} or its issue number "
+                "was stored by another process first"
+            ) from exc
+        stored = self.get_by_id(edition.id)
+        assert stored is not None
+        return stored
+
+
+def _next_issue(conn: Connection, newsletter: str) -> int:
+    query = select(func.max(editions.c.issue_number)).where(editions.c.newsletter == newsletter)
+    return int(conn.execute(query).scalar_one() or 0) + 1
+
+
+def _edition(row: Row[Any]) -> Edition:
+    return Edition(
+        id=row.id,
+        newsletter=row.newsletter,
+        slot=row.slot,
+        issue_number=row.issue_number,
+        window_start=row.window_start,
+        empty=row.empty,
+        snapshot={**orjson.loads(row.snapshot), "issue_number": row.issue_number},
+        planned_at=row.planned_at,
+    )

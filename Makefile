@@ -39,6 +39,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest_throughput.py
 	$(BIN)/python benchmarks/extraction_accuracy.py
+	$(BIN)/python benchmarks/summary_rouge.py
+	$(BIN)/python benchmarks/related_links.py
 
 clean:
 	rm -rf $(VENV) data test-output .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,18 @@ def test_demo_ingests_the_bundled_corpus(tmp_path: Path) -> None:
     assert sum(1 for a in stored if a["author"] is None) >= 1
     again = digest(tmp_path, "demo")
     assert "added 0, updated 0" in again.stdout
+    assert "The Meridian Daily #1" in again.stdout
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS}\n")
+    first = as_json(digest(tmp_path, "--env-file", str(env_file), "plan", "daily", "--json"))
+    assert first["issue_number"] == 1  # the demo's edition: planned once, returned again
+    assert not first["empty"]
+    following = datetime.fromisoformat(first["slot"]) + timedelta(days=1)
+    args = ["--env-file", str(env_file), "plan", "daily", "--at", following.isoformat(), "--json"]
+    second = as_json(digest(tmp_path, *args))
+    assert second["edition_id"] != first["edition_id"]
+    urls = {a["url"] for s in first["sections"] for a in s["articles"]}
+    assert urls.isdisjoint(a["url"] for s in second["sections"] for a in s["articles"])
 
 
 def test_env_file_option_supplies_settings(tmp_path: Path) -> None:

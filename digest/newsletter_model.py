@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -73,6 +74,7 @@ class Newsletter:
     since_previous: bool = True
     grace_minutes: int = DEFAULT_GRACE_MINUTES
     evergreen: Evergreen | None = None
+    utm: Mapping[str, str] | None = None
     sections: tuple[SectionConfig, ...]
 
     @property

@@ -62,9 +62,12 @@ _NEWSLETTER_KEYS = (
     "since_previous",
     "grace_minutes",
     "evergreen",
+    "utm",
     "sections",
 )
 _EVERGREEN_KEYS = ("minimum", "max_age_days")
+_UTM_KEYS = ("source", "medium", "campaign")
+_UTM_VALUE = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
 _SECTION_KEYS = ("name", "maximum", "minimum")
 _TOP_KEYS = ("publication", "newsletter")
 
@@ -238,6 +241,7 @@ def _read_newsletter(
         table, "grace_minutes", default=DEFAULT_GRACE_MINUTES, low=0, high=10080
     )
     evergreen = _evergreen(table) if table.has("evergreen") else None
+    utm = _utm(table, name) if table.has("utm") else None
     sections = _sections(table, publication, evergreen)
 
     if (
@@ -265,6 +269,7 @@ def _read_newsletter(
         since_previous=since_previous,
         grace_minutes=_given(grace_minutes),
         evergreen=evergreen,
+        utm=utm,
         sections=sections,
     )
 
@@ -370,6 +375,25 @@ def _evergreen(table: Table) -> Evergreen | None:
     if table.checker.count > before or minimum is None or max_age is None:
         return None
     return Evergreen(minimum=minimum, max_age_days=max_age)
+
+
+def _utm(table: Table, newsletter: str | None) -> dict[str, str] | None:
+    """UTM parameters for article links; the campaign defaults to the newsletter's name."""
+    raw = read_subtable(table, "utm")
+    if raw is None:
+        return None
+    sub = Table(table.checker, raw, table.at("utm"), table.owner, "utm.", "[newsletter.utm]")
+    sub.check_keys(_UTM_KEYS)
+    values = {"source": "newsletter", "medium": "email", "campaign": newsletter or "digest"}
+    for key in _UTM_KEYS:
+        value = read_text(sub, key, example='"newsletter"', required=False)
+        if value is None:
+            continue
+        if not _UTM_VALUE.match(value):
+            sub.fail(key, f"{value!r}: use letters, digits, '.', '_', '~' or '-' (at most 100)")
+            continue
+        values[key] = value
+    return values
 
 
 def _sections(

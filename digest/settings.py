@@ -46,6 +46,24 @@ class Settings(BaseSettings):
         default=Path("newsletters.toml"),
         description="The editors' TOML file declaring the newsletters.",
     )
+    templates_dir: Path | None = Field(
+        default=None,
+        description="Folder of templates overriding the defaults file by file; empty: defaults.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public address of digest's web pages (unsubscribe, preferences, web view).",
+    )
+    html_budget_bytes: int = Field(
+        default=95_000,
+        ge=20_000,
+        le=102_000,
+        description="Largest HTML an email may have; Gmail clips past about 102 KB.",
+    )
+    caniemail_dir: Path | None = Field(
+        default=None,
+        description="caniemail's support data for the linter; empty: ../shared/corpora/caniemail.",
+    )
     base_url: str = Field(
         default="https://news.example.com",
         description="Public address of the publication, for articles whose source has no URL.",
@@ -79,7 +97,7 @@ class Settings(BaseSettings):
         default="WARNING", description="Threshold of the program's log lines on stderr."
     )
 
-    @field_validator("base_url")
+    @field_validator("base_url", "public_url")
     @classmethod
     def _base_url_is_http(cls, value: str) -> str:
         parts = urlsplit(value)
@@ -98,9 +116,9 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "templates_dir", "caniemail_dir", mode="before")
     @classmethod
-    def _empty_means_default(cls, value: str | None) -> str | None:
+    def _empty_means_default(cls, value: Any) -> Any:
         return value or None
 
     @property

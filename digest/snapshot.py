@@ -60,6 +60,7 @@ def build_snapshot(parts: PlanParts) -> dict[str, Any]:
             "template": newsletter.template,
             "subject": newsletter.subject,
             "preheader": newsletter.preheader,
+            "utm": dict(newsletter.utm) if newsletter.utm else None,
         },
         "slot": parts.slot.isoformat(),
         "window": {"start": parts.window.start.isoformat(), "end": parts.window.end.isoformat()},

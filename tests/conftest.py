@@ -32,6 +32,14 @@ ACTIVE_MARKUP = re.compile(r"<\s*script|(?:java|vb)script\s*:|<[^>]*\son[a-z]+\s
 """What no stored field may contain: a script tag, a script URL, a tag with an event handler."""
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite the golden files of the rendering tests from the current output",
+    )
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, skipping the test with the reason when it is absent."""
     path = SHARED.joinpath(*parts)

@@ -88,7 +88,7 @@ def test_planning_a_slot_twice_gives_one_edition(store: ArticleStore) -> None:
     assert first.slot == SLOT
     assert first.issue_number == 1
     assert first.snapshot["issue_number"] == 1
-    assert len(EditionStore(store.engine).list()) == 1
+    assert len(EditionStore(store.engine).list_editions()) == 1
 
 
 def test_next_slot_carries_none_of_the_first_editions_articles(store: ArticleStore) -> None:
@@ -223,7 +223,7 @@ def test_a_plan_that_loses_the_race_returns_the_winners_edition(store: ArticleSt
 
     racing = Planner(store, RacingEditions(store.engine), config(), clock=StepClock(SLOT))
     assert racing.plan("daily", at=SLOT).id == rival.plan("daily", at=SLOT).id
-    assert len(EditionStore(store.engine).list()) == 1
+    assert len(EditionStore(store.engine).list_editions()) == 1
 
 
 def _plan_in_another_process(url: str, start_at: float) -> tuple[str, int | None]:
@@ -248,5 +248,5 @@ def test_concurrent_plans_of_one_slot_in_separate_processes(engine: Engine) -> N
     (edition_id, issue), *others = results
     assert others == []
     assert issue == 1
-    (stored,) = EditionStore(engine).list()
+    (stored,) = EditionStore(engine).list_editions()
     assert stored.id == edition_id

@@ -219,7 +219,7 @@ def test_unknown_key_names_it_and_lists_the_allowed_keys() -> None:
         "newsletters.toml, line 13: newsletter 'daily', sendr_name: unknown key 'sendr_name';"
         " did you mean 'sender_name'? the keys of [[newsletter]] are: name, title, sender_name,"
         " sender_address, reply_to, timezone, cadence, template, subject, preheader,"
-        " window_days, since_previous, grace_minutes, evergreen, sections"
+        " window_days, since_previous, grace_minutes, evergreen, utm, sections"
     )
 
 
@@ -628,3 +628,17 @@ def test_toml_lines_top_level_keys_and_quoted_headers() -> None:
 def test_toml_lines_never_raises_on_broken_text() -> None:
     for text in ["[unclosed", 'a = "open', "= 1", "[[x]]\n[[", "a = [1, {b = ", "'''", "\\"]:
         map_lines(text)  # no exception
+
+
+def test_utm_table_defaults_and_checks_its_values() -> None:
+    text = (REPO / "newsletters.example.toml").read_text()
+    config = parse_newsletters(text, Path("newsletters.toml"))
+    assert config.get("daily").utm == {
+        "source": "meridian",
+        "medium": "email",
+        "campaign": "daily-digest",
+    }
+    assert config.get("weekly-science").utm is None
+    bad = text.replace('medium = "email"', 'medium = "e mail"', 1)
+    with pytest.raises(ConfigError, match=r"utm.medium: 'e mail': use letters"):
+        parse_newsletters(bad, Path("newsletters.toml"))

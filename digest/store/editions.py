@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, Row, and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from digest.errors import DigestError
-from digest.store.schema import articles, edition_articles, editions
+from digest.store.schema import articles, edition_articles, edition_renders, editions
 
 
 class EditionConflict(DigestError):
@@ -46,6 +46,18 @@ class Edition:
     empty: bool
     snapshot: dict[str, Any]
     planned_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RenderRecord:
+    """What rendering one variant of an edition measured, trimmed and found."""
+
+    variant: tuple[str, ...]
+    html_bytes: int
+    text_bytes: int
+    trimmed: tuple[str, ...]
+    lint: dict[str, Any]
+    rendered_at: datetime
 
 
 class EditionStore:
@@ -85,12 +97,48 @@ class EditionStore:
             row = conn.execute(select(editions).where(condition)).first()
         return _edition(row) if row else None
 
-    def list(self, newsletter: str | None = None) -> list[Edition]:
+    def list_editions(self, newsletter: str | None = None) -> list[Edition]:
         query = select(editions).order_by(editions.c.newsletter, editions.c.slot)
         if newsletter is not None:
             query = query.where(editions.c.newsletter == newsletter)
         with self.engine.connect() as conn:
             return [_edition(row) for row in conn.execute(query)]
+
+    def record_render(self, edition_id: str, record: RenderRecord) -> None:
+        """Keep the latest render of a variant (an edition re-rendered replaces its record)."""
+        key = orjson.dumps(list(record.variant)).decode()
+        values = {
+            "html_bytes": record.html_bytes,
+            "text_bytes": record.text_bytes,
+            "trimmed": orjson.dumps(list(record.trimmed)).decode(),
+            "lint": orjson.dumps(record.lint).decode(),
+            "rendered_at": record.rendered_at,
+        }
+        mine = and_(edition_renders.c.edition_id == edition_id, edition_renders.c.variant == key)
+        with self.engine.begin() as conn:
+            if conn.execute(edition_renders.update().where(mine).values(**values)).rowcount == 0:
+                conn.execute(
+                    edition_renders.insert().values(edition_id=edition_id, variant=key, **values)
+                )
+
+    def renders(self, edition_id: str) -> list[RenderRecord]:
+        query = (
+            select(edition_renders)
+            .where(edition_renders.c.edition_id == edition_id)
+            .order_by(edition_renders.c.variant)
+        )
+        with self.engine.connect() as conn:
+            return [
+                RenderRecord(
+                    variant=tuple(orjson.loads(row.variant)),
+                    html_bytes=row.html_bytes,
+                    text_bytes=row.text_bytes,
+                    trimmed=tuple(orjson.loads(row.trimmed)),
+                    lint=orjson.loads(row.lint),
+                    rendered_at=row.rendered_at,
+                )
+                for row in conn.execute(query)
+            ]
 
     def carried(self, newsletter: str, article_ids: Sequence[str]) -> dict[str, int]:
         """Which of these articles an edition of the newsletter carried: id -> its issue."""

@@ -146,6 +146,23 @@ edition_articles = Table(
 )
 Index("ix_edition_articles_article_id", edition_articles.c.article_id)
 
+edition_renders = Table(
+    "edition_renders",
+    metadata,
+    Column(
+        "edition_id",
+        String(16),
+        ForeignKey("editions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("variant", Text, primary_key=True),
+    Column("html_bytes", Integer, nullable=False),
+    Column("text_bytes", Integer, nullable=False),
+    Column("trimmed", Text, nullable=False),
+    Column("lint", Text, nullable=False),
+    Column("rendered_at", UTCDateTime, nullable=False),
+)
+
 fetch_state = Table(
     "fetch_state",
     metadata,

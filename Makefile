@@ -41,6 +41,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/extraction_accuracy.py
 	$(BIN)/python benchmarks/summary_rouge.py
 	$(BIN)/python benchmarks/related_links.py
+	$(BIN)/python benchmarks/render_throughput.py
+	$(BIN)/python benchmarks/message_build.py
 
 clean:
 	rm -rf $(VENV) data test-output .pytest_cache .mypy_cache .ruff_cache

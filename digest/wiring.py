@@ -6,10 +6,11 @@ construct a store or a client, so tests can build the same parts from their own 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine
@@ -17,6 +18,11 @@ from sqlalchemy import Engine
 from digest.editions import Planner
 from digest.ingest import Ingestor
 from digest.newsletters import NewsletterConfig, load_newsletters
+from digest.render.copies import sender_domain, worst_case_values
+from digest.render.links import LinkBuilder, UnsignedLinks
+from digest.render.lint import Support, default_support_folder, load_support
+from digest.render.templates import TemplateSet
+from digest.render.variants import EditionRenderer, RenderOptions
 from digest.settings import Settings
 from digest.sources.base import ParseOptions
 from digest.sources.fetch import FetchPolicy, make_client
@@ -56,6 +62,31 @@ class Parts:
 
     def planner(self, config: NewsletterConfig) -> Planner:
         return Planner(articles=self.articles, editions=self.editions, config=config)
+
+    def templates(self) -> TemplateSet:
+        """The editors' templates, every one compiled now so a broken one stops us here."""
+        templates = TemplateSet(self.settings.templates_dir)
+        templates.check()
+        return templates
+
+    def renderer(self, templates: TemplateSet, snapshot: Mapping[str, Any]) -> EditionRenderer:
+        options = RenderOptions(
+            base_url=self.settings.base_url, budget_bytes=self.settings.html_budget_bytes
+        )
+        worst_case = worst_case_values(self.links(snapshot), snapshot)
+        return EditionRenderer(templates, snapshot, options, worst_case)
+
+    def links(self, snapshot: Mapping[str, Any]) -> LinkBuilder:
+        """Personal links. Until the subscribers package signs them, nothing is signed."""
+        domain = sender_domain(snapshot["newsletter"]["sender_address"])
+        return UnsignedLinks(self.settings.public_url, mail_domain=domain)
+
+    def lint_support(self) -> Support | None:
+        """caniemail's data for the linter, or None when it is not on this machine."""
+        folder = self.settings.caniemail_dir or default_support_folder()
+        if self.settings.caniemail_dir is None and not folder.is_dir():
+            return None
+        return load_support(folder)
 
     def ingestor(self, client: httpx.Client) -> Ingestor:
         return Ingestor(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import email
 import json
+import re
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from digest.store.migrate import head_revision
 
 COMMANDS = [
     ["ingest"], ["articles"], ["db"], ["db", "upgrade"], ["db", "current"], ["demo"],
-    ["newsletters"], ["plan"],
+    ["newsletters"], ["plan"], ["preview"],
 ]  # fmt: skip
 
 
@@ -155,6 +158,10 @@ def test_demo_ingests_the_bundled_corpus(tmp_path: Path) -> None:
     again = digest(tmp_path, "demo")
     assert "added 0, updated 0" in again.stdout
     assert "The Meridian Daily #1" in again.stdout
+    assert "lint: 0 error(s)" in again.stdout
+    opened = re.search(r"Open (\S+digest\.html) in a browser", again.stdout)
+    assert opened is not None
+    assert Path(opened.group(1)).read_text().startswith("<!doctype html>")
     env_file = tmp_path / "demo.env"
     env_file.write_text(f"DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS}\n")
     first = as_json(digest(tmp_path, "--env-file", str(env_file), "plan", "daily", "--json"))
@@ -221,3 +228,38 @@ def test_plan_of_an_unknown_newsletter_names_the_declared_ones(tmp_path: Path) -
     missing = digest(tmp_path, "plan", "daily")
     assert missing.returncode == 2
     assert "no newsletters file at newsletters.toml" in missing.stderr
+
+
+def test_preview_writes_the_three_files_and_reports_size_and_lint(tmp_path: Path) -> None:
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS}\n")
+    base = ["--env-file", str(env_file)]
+    as_json(digest(tmp_path, *base, "ingest", "--json", str(TEST_DATA)))
+    as_json(digest(tmp_path, *base, "plan", "daily", "--at", "2025-10-03T09:00", "--json"))
+    out = tmp_path / "out"
+    args = ["preview", "daily", "--subscriber", "Ana@Example.org", "--out", str(out), "--json"]
+    result = as_json(digest(tmp_path, *base, *args))
+    assert set(result) == {"html_bytes", "text_bytes", "trimmed", "lint", "files"}
+    assert set(result["files"]) == {"html", "text", "eml"}
+    html = Path(result["files"]["html"]).read_text()
+    assert len(html.encode()) == result["html_bytes"] < 95_000
+    assert "Why the tide tables of small harbours still need a human eye" in html
+    assert result["trimmed"] == []
+    assert set(result["lint"]) >= {"errors", "warnings"}
+    assert result["lint"]["errors"] == []
+    message = email.message_from_bytes(Path(result["files"]["eml"]).read_bytes(), policy=default)
+    assert message["To"] == "Ana@Example.org"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = Path(result["files"]["text"]).read_text()
+    assert text.startswith("The Meridian Daily, issue 1")
+    human = digest(tmp_path, *base, "preview", "daily", "--out", str(out))
+    assert "HTML " in human.stdout
+    assert "lint: 0 error(s)" in human.stdout or "lint: skipped" in human.stdout
+
+
+def test_preview_of_a_missing_edition_says_how_to_find_one(tmp_path: Path) -> None:
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS}\n")
+    result = digest(tmp_path, "--env-file", str(env_file), "preview", "daily", "--edition", "nope")
+    assert result.returncode == 1
+    assert "no edition nope of daily" in result.stderr

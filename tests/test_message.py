@@ -452,3 +452,21 @@ def test_timezones_are_kept() -> None:
         message = parse(build(personal=replace(PERSONAL, date=moment)))
         assert message["Date"].datetime == moment
         assert message["Date"].datetime.utcoffset() == moment.utcoffset()
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("http://127.0.0.1:8000/unsubscribe/daily/42", True),
+        ("http://localhost/unsubscribe/daily/42", True),
+        ("http://example.org/unsubscribe/daily/42", False),
+        ("http://127.0.0.1.example.org/u", False),
+    ],
+)
+def test_plain_http_unsubscribe_only_on_this_machine(url: str, accepted: bool) -> None:
+    personal = replace(PERSONAL, unsubscribe_url=url)
+    if accepted:
+        assert b"List-Unsubscribe: <" + url.encode() in build(personal=personal)
+    else:
+        with pytest.raises(ValueError, match="unsubscribe_url"):
+            build(personal=personal)

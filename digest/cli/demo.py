@@ -10,6 +10,7 @@ import click
 from digest.cli.app import cli, settings_of
 from digest.cli.editions import print_plan
 from digest.cli.ingest import print_report
+from digest.cli.preview import SAMPLE, print_preview, write_preview
 from digest.demo import DEMO_NEWSLETTER, DEMO_NEWSLETTERS, write_corpus
 from digest.wiring import build, http_client
 
@@ -36,6 +37,8 @@ def demo(ctx: click.Context) -> None:
         stored = parts.articles.list_articles()
         config = parts.newsletters(DEMO_NEWSLETTERS)
         edition = parts.planner(config).plan(DEMO_NEWSLETTER)
+        folder = settings.data_dir / "preview" / edition.id
+        preview, copy = write_preview(parts, edition, SAMPLE, folder)
     resolved = sum(1 for a in stored for r in a.related if r.target_id)
     total_refs = sum(len(a.related) for a in stored)
     per_section = Counter(a.section for a in stored)
@@ -47,8 +50,11 @@ def demo(ctx: click.Context) -> None:
         click.echo(f"  {section:<20} {count}")
     click.echo(f"\nThe demo newsletter's current edition ({DEMO_NEWSLETTERS}):\n")
     print_plan(edition.snapshot, config.get(DEMO_NEWSLETTER).zone)
+    click.echo(f"\nThe email as {SAMPLE.name} gets it:")
+    print_preview(preview, copy, settings.html_budget_bytes)
+    click.echo(f"\nOpen {preview['files']['html']} in a browser to read it.")
     click.echo(
-        "\nNext: `digest articles --json --limit 1` shows one article in full; "
+        "Next: `digest articles --json --limit 1` shows one article in full; "
         f"`DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS} digest plan daily --json` the plan."
     )
     ctx.exit(0 if report.ok else 1)

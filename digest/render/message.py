@@ -66,7 +66,9 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _ADDRESS = re.compile(rf"[{_DOT_ATEXT}]+@{_LABEL}(?:\.{_LABEL})*")
 _MESSAGE_ID = re.compile(rf"[{_DOT_ATEXT}]+@[{_DOT_ATEXT}]+")
-_HTTPS_URL = re.compile(r"https://[!-;=?-~]+")
+# RFC 8058 wants HTTPS for one-click unsubscribe; plain http is accepted only on this
+# machine's own addresses, so that a local preview or a test server works.
+_HTTPS_URL = re.compile(r"(?:https://|http://(?:127\.0\.0\.1|localhost|\[::1\])[:/])[!-;=?-~]+")
 _MAILTO_URL = re.compile(r"mailto:[!-;=?-~]+")
 _TEXT = re.compile(r"[!-~]+(?: +[!-~]+)*")
 _ID_PART = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -359,7 +361,12 @@ def _date(moment: datetime) -> str:
 
 
 def _unsubscribe(personal: PersonalHeaders) -> str:
-    url = _checked(personal.unsubscribe_url, _HTTPS_URL, "unsubscribe_url", "an https:// URL")
+    url = _checked(
+        personal.unsubscribe_url,
+        _HTTPS_URL,
+        "unsubscribe_url",
+        "an https:// URL (DIGEST_PUBLIC_URL)",
+    )
     mailto = personal.unsubscribe_mailto
     if mailto is None:
         return f"<{url}>"

@@ -65,6 +65,11 @@ class EditionRenderer:
     worst_case: Mapping[str, str]
     _cache: dict[tuple[str, ...], Variant] = field(default_factory=dict, init=False)
 
+    @property
+    def compiled(self) -> int:
+        """How many variants have been compiled so far."""
+        return len(self._cache)
+
     def variant(self, wanted: Sequence[str] | None) -> Variant | None:
         """The variant for a subscriber's chosen sections; None when none has articles."""
         sections = variant_sections(self.snapshot, wanted)

@@ -20,7 +20,7 @@ from digest.store.migrate import head_revision
 
 COMMANDS = [
     ["ingest"], ["articles"], ["db"], ["db", "upgrade"], ["db", "current"], ["demo"],
-    ["newsletters"], ["plan"], ["preview"],
+    ["newsletters"], ["plan"], ["preview"], ["check"],
 ]  # fmt: skip
 
 
@@ -263,3 +263,22 @@ def test_preview_of_a_missing_edition_says_how_to_find_one(tmp_path: Path) -> No
     result = digest(tmp_path, "--env-file", str(env_file), "preview", "daily", "--edition", "nope")
     assert result.returncode == 1
     assert "no edition nope of daily" in result.stderr
+
+
+def test_check_reports_each_part_and_stops_at_a_broken_template(tmp_path: Path) -> None:
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS}\n")
+    good = digest(tmp_path, "--env-file", str(env_file), "check")
+    assert good.returncode == 0, good.stderr
+    assert "newsletters: " in good.stdout
+    assert "templates: " in good.stdout
+    broken = tmp_path / "templates" / "email"
+    broken.mkdir(parents=True)
+    (broken / "digest.txt").write_text("{% for x in %}\n")
+    overrides = tmp_path / "templates"
+    env_file.write_text(
+        f"DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS}\nDIGEST_TEMPLATES_DIR={overrides}\n"
+    )
+    bad = digest(tmp_path, "--env-file", str(env_file), "check")
+    assert bad.returncode == 2
+    assert f"{broken / 'digest.txt'}, line 1: template error" in bad.stderr

@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/related_links.py
 	$(BIN)/python benchmarks/render_throughput.py
 	$(BIN)/python benchmarks/message_build.py
+	$(BIN)/python benchmarks/subscriber_import.py
 
 clean:
 	rm -rf $(VENV) data test-output .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ first caught, with ``raise ... from exc`` so the cause stays visible in tracebac
     │       └── BlockedURLError        the URL is not allowed (scheme or private address)
     ├── ItemError              one item inside a source is malformed; the rest are kept
     ├── PlanningError          an edition cannot be planned (slot out of order, contention)
+    ├── RefusedError           a subscriber change the rules forbid (a suppressed address)
     └── StoreError             the database could not be opened or migrated
 
 Messages say what happened and what to do, naming the setting, file, line or URL.
@@ -62,6 +63,10 @@ class ItemError(DigestError):
 
 class PlanningError(DigestError):
     """An edition cannot be planned as asked; the message says what to do instead."""
+
+
+class RefusedError(DigestError):
+    """A subscriber change the rules forbid, such as adding a suppressed address."""
 
 
 class StoreError(DigestError):

@@ -64,6 +64,23 @@ class Settings(BaseSettings):
         default=None,
         description="caniemail's support data for the linter; empty: ../shared/corpora/caniemail.",
     )
+    secret_key: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Secret that signs personal links; empty: one is made in DATA_DIR/secret.key.",
+    )
+    old_secret_keys: list[str] = Field(
+        default_factory=list,
+        description="JSON list of earlier secrets still accepted for links already sent.",
+    )
+    unsubscribe_mailbox: str | None = Field(
+        default=None,
+        description="Address for List-Unsubscribe mailto; empty: unsubscribe@ the sender's domain.",
+    )
+    outbox_dir: Path | None = Field(
+        default=None,
+        description="Folder of the outbox provider's .eml files; empty: DATA_DIR/outbox.",
+    )
     base_url: str = Field(
         default="https://news.example.com",
         description="Public address of the publication, for articles whose source has no URL.",
@@ -116,10 +133,22 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
-    @field_validator("database_url", "templates_dir", "caniemail_dir", mode="before")
+    @field_validator(
+        "database_url",
+        "templates_dir",
+        "caniemail_dir",
+        "secret_key",
+        "unsubscribe_mailbox",
+        "outbox_dir",
+        mode="before",
+    )
     @classmethod
     def _empty_means_default(cls, value: Any) -> Any:
         return value or None
+
+    @property
+    def outbox(self) -> Path:
+        return self.outbox_dir or self.data_dir / "outbox"
 
     @property
     def zone(self) -> ZoneInfo:

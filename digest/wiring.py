@@ -6,6 +6,8 @@ construct a store or a client, so tests can build the same parts from their own 
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,11 +17,11 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
+from digest.deliver.outbox import Outbox
 from digest.editions import Planner
 from digest.ingest import Ingestor
 from digest.newsletters import NewsletterConfig, load_newsletters
 from digest.render.copies import sender_domain, worst_case_values
-from digest.render.links import LinkBuilder, UnsignedLinks
 from digest.render.lint import Support, default_support_folder, load_support
 from digest.render.templates import TemplateSet
 from digest.render.variants import EditionRenderer, RenderOptions
@@ -31,6 +33,9 @@ from digest.store.editions import EditionStore
 from digest.store.engine import create_store_engine
 from digest.store.fetch_state import FetchStateStore
 from digest.store.migrate import ensure_current
+from subscribers.links import SignedLinks
+from subscribers.store import SubscriberStore
+from subscribers.tokens import Tokens
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Parts:
     articles: ArticleStore
     fetch_state: FetchStateStore
     editions: EditionStore
+    subscribers: SubscriberStore
 
     def parse_options(self) -> ParseOptions:
         return ParseOptions(
@@ -76,10 +82,22 @@ class Parts:
         worst_case = worst_case_values(self.links(snapshot), snapshot)
         return EditionRenderer(templates, snapshot, options, worst_case)
 
-    def links(self, snapshot: Mapping[str, Any]) -> LinkBuilder:
-        """Personal links. Until the subscribers package signs them, nothing is signed."""
-        domain = sender_domain(snapshot["newsletter"]["sender_address"])
-        return UnsignedLinks(self.settings.public_url, mail_domain=domain)
+    def links(self, snapshot: Mapping[str, Any]) -> SignedLinks:
+        """Signed personal links for an edition (its sender's domain takes the mailto)."""
+        return self.signed_links(snapshot["newsletter"]["sender_address"])
+
+    def signed_links(self, sender_address: str) -> SignedLinks:
+        mailbox = (
+            self.settings.unsubscribe_mailbox or f"unsubscribe@{sender_domain(sender_address)}"
+        )
+        return SignedLinks(self.tokens(), self.settings.public_url, mailbox)
+
+    def tokens(self) -> Tokens:
+        secret = self.settings.secret_key or local_secret(self.settings.data_dir / "secret.key")
+        return Tokens(secret, self.settings.old_secret_keys)
+
+    def outbox(self) -> Outbox:
+        return Outbox(self.settings.outbox)
 
     def lint_support(self) -> Support | None:
         """caniemail's data for the linter, or None when it is not on this machine."""
@@ -111,6 +129,7 @@ def build(settings: Settings, migrate: bool = True) -> Iterator[Parts]:
             articles=ArticleStore(engine, base_url=settings.base_url),
             fetch_state=FetchStateStore(engine),
             editions=EditionStore(engine),
+            subscribers=SubscriberStore(engine),
         )
     finally:
         engine.dispose()
@@ -120,3 +139,15 @@ def build(settings: Settings, migrate: bool = True) -> Iterator[Parts]:
 def http_client(parts: Parts) -> Iterator[httpx.Client]:
     with make_client(parts.fetch_policy()) as client:
         yield client
+
+
+def local_secret(path: Path) -> str:
+    """The machine's own signing secret, made once (owner-only) when none is configured."""
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as out:
+        out.write(secret + "\n")
+    return secret

@@ -236,6 +236,8 @@ def test_preview_writes_the_three_files_and_reports_size_and_lint(tmp_path: Path
     base = ["--env-file", str(env_file)]
     as_json(digest(tmp_path, *base, "ingest", "--json", str(TEST_DATA)))
     as_json(digest(tmp_path, *base, "plan", "daily", "--at", "2025-10-03T09:00", "--json"))
+    added = digest(tmp_path, *base, "subscribers", "add", "Ana@Example.org", "--name", "Ana")
+    assert added.returncode == 0, added.stderr
     out = tmp_path / "out"
     args = ["preview", "daily", "--subscriber", "Ana@Example.org", "--out", str(out), "--json"]
     result = as_json(digest(tmp_path, *base, *args))
@@ -248,7 +250,9 @@ def test_preview_writes_the_three_files_and_reports_size_and_lint(tmp_path: Path
     assert set(result["lint"]) >= {"errors", "warnings"}
     assert result["lint"]["errors"] == []
     message = email.message_from_bytes(Path(result["files"]["eml"]).read_bytes(), policy=default)
-    assert message["To"] == "Ana@Example.org"
+    assert message["To"] == "Ana <Ana@example.org>"
+    assert "Hello Ana," in html
+    assert "/unsubscribe/" in message["List-Unsubscribe"]
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text = Path(result["files"]["text"]).read_text()
     assert text.startswith("The Meridian Daily, issue 1")

@@ -3,7 +3,19 @@
 Each command lives in its own module and registers itself on the group in ``app``.
 """
 
-from digest.cli import articles, check, db, demo, editions, ingest, preview
+from digest.cli import articles, check, db, demo, editions, ingest, preview, serve, subscribers
 from digest.cli.app import cli, main
 
-__all__ = ["articles", "check", "cli", "db", "demo", "editions", "ingest", "main", "preview"]
+__all__ = [
+    "articles",
+    "check",
+    "cli",
+    "db",
+    "demo",
+    "editions",
+    "ingest",
+    "main",
+    "preview",
+    "serve",
+    "subscribers",
+]

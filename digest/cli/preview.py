@@ -18,7 +18,8 @@ from digest.render.variants import GMAIL_CLIP_BYTES
 from digest.store.editions import Edition, RenderRecord
 from digest.wiring import Parts, build
 
-SAMPLE = Recipient(id="sample", email="reader@example.org", name="Sample Reader")
+SAMPLE = Recipient(id="0", email="reader@example.org", name="Sample Reader")
+"""A reader who is nobody: id 0 belongs to no subscriber, so its links change nothing."""
 
 
 @cli.command()
@@ -56,7 +57,9 @@ def preview(
         declared = parts.newsletters().get(newsletter)
         edition = _edition(parts, declared.name, edition_id)
         folder = out or settings.data_dir / "preview" / edition.id
-        result, copy = write_preview(parts, edition, _recipient(subscriber), folder)
+        result, copy = write_preview(
+            parts, edition, _recipient(parts, declared.name, subscriber), folder
+        )
     if as_json:
         print_json(result)
     else:
@@ -104,14 +107,22 @@ def _edition(parts: Parts, newsletter: str, edition_id: str | None) -> Edition:
     return edition
 
 
-def _recipient(subscriber: str | None) -> Recipient:
-    if subscriber is None:
+def _recipient(parts: Parts, newsletter: str, email: str | None) -> Recipient:
+    """The named subscriber with their name and sections, or the sample reader."""
+    if email is None:
         return SAMPLE
-    if "@" not in subscriber or any(c.isspace() for c in subscriber):
+    try:
+        found = parts.subscribers.find(email)
+    except ValueError as exc:
+        raise click.BadParameter(f"{email!r}: {exc}", param_hint="--subscriber") from None
+    if found is None:
         raise click.BadParameter(
-            f"{subscriber!r} is not an email address", param_hint="--subscriber"
+            f"no subscriber {email}; add one with `digest subscribers add {email}`",
+            param_hint="--subscriber",
         )
-    return Recipient(id=subscriber.lower(), email=subscriber, name=None)
+    subscription = parts.subscribers.subscription(found.id, newsletter)
+    sections = subscription.sections if subscription else None
+    return Recipient(id=str(found.id), email=found.email, name=found.name, sections=sections)
 
 
 def _record(copy: Copy, lint_report: dict[str, Any]) -> RenderRecord:

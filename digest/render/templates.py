@@ -9,7 +9,8 @@ at send time.
 Two kinds of template, two environments:
 
 - files (``.mjml``, ``.html`` autoescaped; ``.txt`` not), with ``StrictUndefined`` so a
-  misspelt variable is an error, not an empty string;
+  misspelt variable is an error, not an empty string; the emails live in ``email/``, the
+  subscriber web pages (``page``) and their stylesheet (``asset``) in ``web/``;
 - subject and preheader patterns, which editors type into the newsletters file: rendered
   in Jinja's sandbox, one line each. Article text only ever reaches a template as a value,
   never as template source, so ``{{ 7*7 }}`` in a title stays those seven characters.
@@ -38,6 +39,7 @@ from digest.errors import ConfigError
 
 TEMPLATE_SUFFIXES = (".mjml", ".txt", ".html")
 REQUIRED = ("email/digest.mjml", "email/digest.txt", "email/confirm.mjml", "email/confirm.txt")
+WEB_FOLDER = "web"
 
 
 def default_folder() -> Path:
@@ -100,6 +102,19 @@ class TemplateSet:
             return self.files.get_template(name).render(context)
         except TemplateError as exc:
             raise ConfigError(f"template {name}: {exc}; fix the template") from exc
+
+    def page(self, name: str, context: Mapping[str, Any]) -> str:
+        """A web page (``web/NAME``), HTML-escaped like every ``.html`` template."""
+        return self.render(f"{WEB_FOLDER}/{name}", context)
+
+    def asset(self, name: str) -> str:
+        """A web page's static file (``web/NAME``, e.g. its stylesheet) as it is, unrendered."""
+        loader = self.files.loader
+        assert loader is not None  # set in __init__
+        try:
+            return loader.get_source(self.files, f"{WEB_FOLDER}/{name}")[0]
+        except TemplateError as exc:
+            raise ConfigError(f"template {WEB_FOLDER}/{name}: {exc}; restore the file") from exc
 
     def pattern(self, source: str, context: Mapping[str, Any], what: str) -> str:
         """A subject or preheader pattern, rendered in the sandbox, as one line."""

@@ -75,6 +75,7 @@ class Newsletter:
     grace_minutes: int = DEFAULT_GRACE_MINUTES
     evergreen: Evergreen | None = None
     utm: Mapping[str, str] | None = None
+    weekly_rollup: str | None = None  # crontab of a weekly roll-up subscribers may choose
     sections: tuple[SectionConfig, ...]
 
     @property

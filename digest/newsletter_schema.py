@@ -63,6 +63,7 @@ _NEWSLETTER_KEYS = (
     "grace_minutes",
     "evergreen",
     "utm",
+    "weekly_rollup",
     "sections",
 )
 _EVERGREEN_KEYS = ("minimum", "max_age_days")
@@ -242,6 +243,7 @@ def _read_newsletter(
     )
     evergreen = _evergreen(table) if table.has("evergreen") else None
     utm = _utm(table, name) if table.has("utm") else None
+    weekly_rollup = _cadence(table, "weekly_rollup", required=False)
     sections = _sections(table, publication, evergreen)
 
     if (
@@ -270,6 +272,7 @@ def _read_newsletter(
         grace_minutes=_given(grace_minutes),
         evergreen=evergreen,
         utm=utm,
+        weekly_rollup=weekly_rollup,
         sections=sections,
     )
 
@@ -313,15 +316,15 @@ def _zone_names() -> list[str]:
     return sorted(available_timezones())
 
 
-def _cadence(table: Table) -> str | None:
-    value = read_text(table, "cadence", example='"0 7 * * *"')
+def _cadence(table: Table, key: str = "cadence", required: bool = True) -> str | None:
+    value = read_text(table, key, example='"0 7 * * *"', required=required)
     if value is None:
         return None
     try:
         cadence_trigger(value)
     except ValueError as exc:
         table.fail(
-            "cadence",
+            key,
             f'invalid crontab {value!r}: {exc}; write it like "0 7 * * *" (07:00 daily)'
             ' or "0 8 * * 1" (Mondays 08:00)',
         )

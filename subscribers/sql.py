@@ -37,7 +37,7 @@ def normalized_or_raw(email: str) -> str:
         return email.strip()
 
 
-def audience_page(newsletter: str, after: int, size: int) -> Any:
+def audience_page(newsletter: str, after: int, size: int, cadence: Cadence = Cadence.EACH) -> Any:
     return (
         select(
             subscribers.c.id,
@@ -54,7 +54,7 @@ def audience_page(newsletter: str, after: int, size: int) -> Any:
             subscribers.c.confirmed_at.is_not(None),
             subscriptions.c.newsletter == newsletter,
             subscriptions.c.status == SubscriptionStatus.ACTIVE.value,
-            subscriptions.c.cadence == Cadence.EACH.value,
+            subscriptions.c.cadence == cadence.value,
             ~select(suppressions.c.email_hash)
             .where(suppressions.c.email_hash == subscribers.c.email_hash)
             .exists(),

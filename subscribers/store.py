@@ -161,19 +161,21 @@ class SubscriberStore:
             after = people[-1].id
 
     def audience(
-        self, newsletter: str, page_size: int = PAGE_SIZE
+        self, newsletter: str, page_size: int = PAGE_SIZE, cadence: Cadence = Cadence.EACH
     ) -> Iterator[list[AudienceMember]]:
         """Who receives each edition of ``newsletter``, a page at a time, in id order.
 
-        Active and confirmed, subscribed to this newsletter for every edition, and not
-        suppressed. Pages are keyed by id, so a million subscribers never sit in memory and
+        Active and confirmed, subscribed to this newsletter at this cadence (each edition,
+        or the weekly roll-up), and not suppressed. Pages are keyed by id, so a million
+        subscribers never sit in memory and
         a change between pages cannot make the walk skip or repeat anyone.
         """
         after = 0
         while True:
             with self.engine.connect() as conn:
                 page = [
-                    member(row) for row in conn.execute(audience_page(newsletter, after, page_size))
+                    member(row)
+                    for row in conn.execute(audience_page(newsletter, after, page_size, cadence))
                 ]
             if not page:
                 return

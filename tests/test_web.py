@@ -33,7 +33,7 @@ from webapp import (
 from digest.cli import cli
 from digest.store.editions import Edition
 from digest.web.ratelimit import Limits, Rule
-from subscribers.model import Source, Status, SubscriptionStatus
+from subscribers.model import Cadence, Source, Status, SubscriptionStatus
 from subscribers.tokens import Purpose, Tokens
 
 PUBLIC_URL = "https://news.example.com"
@@ -316,7 +316,7 @@ def test_preferences_save_sections_zone_and_hour(site: WebApp, client: AppClient
     assert 'name="sections" value="Technology">' in page.text
     assert '<option value="" selected>The newsletter\'s own (Europe/Paris)</option>' in page.text
     assert 'value="each" checked' in page.text
-    assert 'value="weekly"' not in page.text  # no newsletter offers a roll-up yet
+    assert 'value="weekly"' not in page.text  # the daily offers no roll-up
     saved = client.post(
         url,
         data={
@@ -460,3 +460,21 @@ def test_an_unexpected_failure_is_a_500_page(tmp_path: Path) -> None:
     assert heading(response) == "Something went wrong on our side"
     assert "Traceback" not in response.text
     assert "outbox-file" not in response.text
+
+
+def test_weekly_roll_up_is_offered_where_the_newsletter_has_one(
+    site: WebApp, client: AppClient
+) -> None:
+    fields = {"newsletter": "weekend", "sections.weekend": ["Economy"]}
+    assert sign_up(client, "bo@example.org", **fields).status_code == 200
+    assert client.get(path_of(confirm_link(messages(site.outbox)[-1]))).status_code == 200
+    bo = site.parts.subscribers.find("bo@example.org")
+    assert bo is not None
+    url = f"/preferences/{token(Purpose.PREFERENCES, bo.id, 'weekend')}"
+    assert 'value="weekly"' in client.get(url).text
+    saved = client.post(url, data={"sections": ["Economy"], "cadence": "weekly"})
+    assert saved.status_code == 200
+    store = site.parts.subscribers
+    assert audience(site, "weekend") == []
+    weekly = [m.id for page in store.audience("weekend", cadence=Cadence.WEEKLY) for m in page]
+    assert weekly == [bo.id]

@@ -57,6 +57,7 @@ sender_name = "The Meridian Review"
 sender_address = "digest@meridian.example"
 timezone = "Europe/London"
 cadence = "0 8 * * 6"
+weekly_rollup = "0 9 * * 0"
 
 [[newsletter.sections]]
 name = "Economy"

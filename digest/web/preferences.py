@@ -33,9 +33,8 @@ def time_zones() -> tuple[str, ...]:
 
 
 def offered_cadences(newsletter: Newsletter) -> tuple[Cadence, ...]:
-    """What the newsletter offers. The newsletters file has no weekly roll-up setting yet,
-    so every newsletter offers each edition only; a newsletter that gains one adds WEEKLY."""
-    return (Cadence.EACH,)
+    """Each edition always; the weekly roll-up where the newsletter declares one."""
+    return (Cadence.EACH, Cadence.WEEKLY) if newsletter.weekly_rollup else (Cadence.EACH,)
 
 
 @dataclass

@@ -465,7 +465,7 @@ def test_an_unexpected_failure_is_a_500_page(tmp_path: Path) -> None:
 def test_weekly_roll_up_is_offered_where_the_newsletter_has_one(
     site: WebApp, client: AppClient
 ) -> None:
-    fields = {"newsletter": "weekend", "sections.weekend": ["Economy"]}
+    fields: dict[str, str | list[str]] = {"newsletter": "weekend", "sections.weekend": ["Economy"]}
     assert sign_up(client, "bo@example.org", **fields).status_code == 200
     assert client.get(path_of(confirm_link(messages(site.outbox)[-1]))).status_code == 200
     bo = site.parts.subscribers.find("bo@example.org")

@@ -13,6 +13,9 @@ first caught, with ``raise ... from exc`` so the cause stays visible in tracebac
     │       └── BlockedURLError        the URL is not allowed (scheme or private address)
     ├── ItemError              one item inside a source is malformed; the rest are kept
     ├── PlanningError          an edition cannot be planned (slot out of order, contention)
+    ├── DeliveryError          a send could not be completed; unconfirmed rows stay pending
+    │   ├── ProviderAuthError      the provider refused our key (401/403): the edition pauses
+    │   └── ProviderConfigError    a setting the chosen provider needs is missing or wrong
     ├── RefusedError           a subscriber change the rules forbid (a suppressed address)
     └── StoreError             the database could not be opened or migrated
 
@@ -67,6 +70,18 @@ class PlanningError(DigestError):
 
 class RefusedError(DigestError):
     """A subscriber change the rules forbid, such as adding a suppressed address."""
+
+
+class DeliveryError(DigestError):
+    """A send could not be completed; what was not confirmed stays to be sent again."""
+
+
+class ProviderAuthError(DeliveryError):
+    """The provider refused our credentials; the message names the setting to fix."""
+
+
+class ProviderConfigError(DeliveryError):
+    """A setting the chosen provider needs is missing or malformed; nothing was claimed."""
 
 
 class StoreError(DigestError):

@@ -81,6 +81,27 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of the outbox provider's .eml files; empty: DATA_DIR/outbox.",
     )
+    provider: Literal["outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend"] = Field(
+        default="outbox",
+        description="Who delivers the email: outbox writes .eml files; the rest send for real.",
+    )
+    send_concurrency: int = Field(
+        default=4, ge=1, le=32, description="Batches on the wire at once while sending."
+    )
+    send_lease_seconds: int = Field(
+        default=300,
+        ge=30,
+        description="How long a claimed batch is a worker's before others may take it over.",
+    )
+    uncertain_policy: Literal["resend", "review"] = Field(
+        default="resend",
+        description="Rows found mid-send after a crash, for a provider without idempotency.",
+    )
+    pause_after_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Batches in a row that deliver nothing before the edition pauses.",
+    )
     base_url: str = Field(
         default="https://news.example.com",
         description="Public address of the publication, for articles whose source has no URL.",

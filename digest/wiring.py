@@ -11,13 +11,16 @@ import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine
 
+from digest.deliver.base import Provider
 from digest.deliver.outbox import Outbox
+from digest.deliver.sender import Progress, Sender, SendOptions
 from digest.editions import Planner
 from digest.ingest import Ingestor
 from digest.newsletters import NewsletterConfig, load_newsletters
@@ -32,6 +35,7 @@ from digest.store.articles import ArticleStore
 from digest.store.editions import EditionStore
 from digest.store.engine import create_store_engine
 from digest.store.fetch_state import FetchStateStore
+from digest.store.ledger import Ledger
 from digest.store.migrate import ensure_current
 from subscribers.links import SignedLinks
 from subscribers.store import SubscriberStore
@@ -95,6 +99,23 @@ class Parts:
     def tokens(self) -> Tokens:
         secret = self.settings.secret_key or local_secret(self.settings.data_dir / "secret.key")
         return Tokens(secret, self.settings.old_secret_keys)
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.engine)
+
+    def sender(
+        self, renderer: EditionRenderer, provider: Provider, progress: Progress | None = None
+    ) -> Sender:
+        options = SendOptions(
+            lease=timedelta(seconds=self.settings.send_lease_seconds),
+            concurrency=self.settings.send_concurrency,
+            pause_after_failures=self.settings.pause_after_failures,
+            uncertain_policy=self.settings.uncertain_policy,
+        )
+        links = self.links(renderer.snapshot)
+        return Sender(
+            self.ledger(), self.subscribers, provider, renderer, links, options, progress=progress
+        )
 
     def outbox(self) -> Outbox:
         return Outbox(self.settings.outbox)

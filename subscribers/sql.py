@@ -37,7 +37,9 @@ def normalized_or_raw(email: str) -> str:
         return email.strip()
 
 
-def audience_page(newsletter: str, after: int, size: int, cadence: Cadence = Cadence.EACH) -> Any:
+def receiving(newsletter: str, cadence: Cadence = Cadence.EACH) -> Any:
+    """Who receives ``newsletter`` at ``cadence`` now: active, confirmed, subscribed,
+    not suppressed. The one definition the audience walk and send-time checks share."""
     return (
         select(
             subscribers.c.id,
@@ -49,7 +51,6 @@ def audience_page(newsletter: str, after: int, size: int, cadence: Cadence = Cad
         )
         .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
         .where(
-            subscribers.c.id > after,
             subscribers.c.status == Status.ACTIVE.value,
             subscribers.c.confirmed_at.is_not(None),
             subscriptions.c.newsletter == newsletter,
@@ -59,9 +60,12 @@ def audience_page(newsletter: str, after: int, size: int, cadence: Cadence = Cad
             .where(suppressions.c.email_hash == subscribers.c.email_hash)
             .exists(),
         )
-        .order_by(subscribers.c.id)
-        .limit(size)
     )
+
+
+def audience_page(newsletter: str, after: int, size: int, cadence: Cadence = Cadence.EACH) -> Any:
+    query = receiving(newsletter, cadence).where(subscribers.c.id > after)
+    return query.order_by(subscribers.c.id).limit(size)
 
 
 def listing_page(status: Status | None, newsletter: str | None, after: int, size: int) -> Any:

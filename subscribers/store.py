@@ -45,6 +45,7 @@ from subscribers.sql import (
     member,
     normalized_or_raw,
     one,
+    receiving,
     sections_json,
     set_status,
     set_subscription,
@@ -181,6 +182,22 @@ class SubscriberStore:
                 return
             yield page
             after = page[-1].id
+
+    def still_receiving(
+        self, newsletter: str, subscriber_ids: Sequence[int], cadence: Cadence = Cadence.EACH
+    ) -> dict[int, AudienceMember]:
+        """Those of these subscribers who would still be in the audience now.
+
+        Sending asks this right before each batch, so an unsubscribe, bounce or complaint
+        that arrived after the ledger was made still stops the mail.
+        """
+        found: dict[int, AudienceMember] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(subscriber_ids), 500):
+                chunk = list(subscriber_ids[start : start + 500])
+                query = receiving(newsletter, cadence).where(subscribers.c.id.in_(chunk))
+                found.update({row.id: member(row) for row in conn.execute(query)})
+        return found
 
     # -- changing ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from conftest import BASE_URL, TEST_DATA
 from sqlalchemy import Connection, Engine
 
+import digest.store.ledger_schema  # noqa: F401  (the ledger tables are on the same metadata)
 import subscribers.schema  # noqa: F401  (the subscriber tables are on the same metadata)
 from digest.model import Article, RelatedRef
 from digest.sources.base import ParseOptions, RawDocument

@@ -3,7 +3,18 @@
 Each command lives in its own module and registers itself on the group in ``app``.
 """
 
-from digest.cli import articles, check, db, demo, editions, ingest, preview, serve, subscribers
+from digest.cli import (
+    articles,
+    check,
+    db,
+    demo,
+    editions,
+    ingest,
+    preview,
+    send,
+    serve,
+    subscribers,
+)
 from digest.cli.app import cli, main
 
 __all__ = [
@@ -16,6 +27,7 @@ __all__ = [
     "ingest",
     "main",
     "preview",
+    "send",
     "serve",
     "subscribers",
 ]

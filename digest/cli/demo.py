@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import date
 
@@ -11,8 +12,13 @@ from digest.cli.app import cli, settings_of
 from digest.cli.editions import print_plan
 from digest.cli.ingest import print_report
 from digest.cli.preview import SAMPLE, print_preview, write_preview
-from digest.demo import DEMO_NEWSLETTER, DEMO_NEWSLETTERS, write_corpus
-from digest.wiring import build, http_client
+from digest.deliver.enroll import enroll
+from digest.deliver.outbox import OutboxProvider
+from digest.deliver.sender import SendReport
+from digest.demo import DEMO_NEWSLETTER, DEMO_NEWSLETTERS, DEMO_SUBSCRIBERS, write_corpus
+from digest.store.editions import Edition
+from digest.wiring import Parts, build, http_client
+from subscribers.imports import import_csv
 
 
 @cli.command()
@@ -21,7 +27,8 @@ def demo(ctx: click.Context) -> None:
     """Run the pipeline on the bundled demo corpus (dated relative to today).
 
     Writes the Meridian Review's articles as page exports and an RSS feed under the data
-    folder, ingests them, and lists what the store now holds.
+    folder, ingests them, plans the demo newsletter's edition, renders it, imports the demo
+    subscribers and sends it to them through the outbox (.eml files under the data folder).
 
     \b
     Example:
@@ -39,6 +46,9 @@ def demo(ctx: click.Context) -> None:
         edition = parts.planner(config).plan(DEMO_NEWSLETTER)
         folder = settings.data_dir / "preview" / edition.id
         preview, copy = write_preview(parts, edition, SAMPLE, folder)
+        sections = config.get(DEMO_NEWSLETTER).section_names
+        readers = import_csv(parts.subscribers, DEMO_SUBSCRIBERS, DEMO_NEWSLETTER, sections)
+        sent = _send_through_outbox(parts, edition)
     resolved = sum(1 for a in stored for r in a.related if r.target_id)
     total_refs = sum(len(a.related) for a in stored)
     per_section = Counter(a.section for a in stored)
@@ -53,8 +63,23 @@ def demo(ctx: click.Context) -> None:
     click.echo(f"\nThe email as {SAMPLE.name} gets it:")
     print_preview(preview, copy, settings.html_budget_bytes)
     click.echo(f"\nOpen {preview['files']['html']} in a browser to read it.")
+    counts = sent.counts
+    click.echo(
+        f"\n{readers.added} demo subscribers imported ({readers.unchanged} already there). "
+        f"Sent {counts.sent} messages through the outbox into {settings.outbox}; "
+        f"{counts.pending} more are due later at their readers' local hour "
+        f"(`digest send --edition {edition.id}` delivers them when due), "
+        f"{counts.skipped} skipped."
+    )
     click.echo(
         "Next: `digest articles --json --limit 1` shows one article in full; "
         f"`DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS} digest plan daily --json` the plan."
     )
     ctx.exit(0 if report.ok else 1)
+
+
+def _send_through_outbox(parts: Parts, edition: Edition) -> SendReport:
+    """The demo always delivers into the outbox, whatever DIGEST_PROVIDER says."""
+    renderer = parts.renderer(parts.templates(), edition.snapshot)
+    enroll(parts.ledger(), parts.subscribers, edition.snapshot)
+    return asyncio.run(parts.sender(renderer, OutboxProvider(parts.outbox())).run())

@@ -13,6 +13,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from digest.deliver.base import Batch, Outcome, Provider, Request, Result
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
@@ -38,3 +40,26 @@ class Outbox:
             Path(temporary).unlink(missing_ok=True)
             raise
         return target
+
+
+class OutboxProvider(Provider):
+    """The outbox as a provider: every envelope written as its own complete message."""
+
+    name = "outbox"
+    max_batch = 200
+    idempotent = True  # a message is a file named by its Message-ID: writing it twice is one file
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    def build(self, batch: Batch) -> list[Request]:
+        return [Request([envelope], None) for envelope in batch.envelopes]
+
+    async def post(self, request: Request, batch: Batch) -> list[Result]:
+        (envelope,) = request.envelopes
+        try:
+            path = self.outbox.write(envelope.message_id, batch.mime(envelope))
+        except OSError as exc:
+            error = f"cannot write to the outbox {self.outbox.folder}: {exc.strerror}"
+            return [Result(envelope.delivery_id, Outcome.RETRY, error=error)]
+        return [Result(envelope.delivery_id, Outcome.SENT, provider_message_id=path.name)]

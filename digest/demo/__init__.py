@@ -23,6 +23,7 @@ from digest.identity import slugify
 
 DEMO_NEWSLETTERS = Path(__file__).with_name("newsletters.toml")
 DEMO_NEWSLETTER = "daily"
+DEMO_SUBSCRIBERS = Path(__file__).with_name("subscribers.csv")
 FEED_EVERY = 3  # one article in three is published through the feed
 FEED_HOUR = time(6, 30, tzinfo=UTC)
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"

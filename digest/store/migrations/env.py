@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import digest.store.ledger_schema  # noqa: F401  (registers the ledger tables)
 import subscribers.schema  # noqa: F401  (registers the subscriber tables on the metadata)
 from digest.store.schema import metadata
 

@@ -1,0 +1,129 @@
+"""``digest send``: plan if needed, enrol the audience, send what is due, report."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+
+import click
+
+from digest.cli.app import cli, print_json, settings_of
+from digest.deliver.enroll import enroll
+from digest.deliver.providers import make_provider
+from digest.deliver.sender import Sender, SendReport
+from digest.errors import PlanningError
+from digest.render.variants import EditionRenderer
+from digest.store.editions import Edition
+from digest.store.ledger import Counts
+from digest.wiring import Parts, build
+
+
+@cli.command()
+@click.argument("newsletter", required=False)
+@click.option(
+    "--edition", "edition_id", metavar="ID", help="Send this edition (else the current one)."
+)
+@click.option("--provider", metavar="NAME", help="Override DIGEST_PROVIDER for this run.")
+@click.option("--dry-run", is_flag=True, help="Enrol and render, claim and send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.pass_context
+def send(
+    ctx: click.Context,
+    newsletter: str | None,
+    edition_id: str | None,
+    provider: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Send an edition to everyone it is due for; run it again to resume.
+
+    Plans the newsletter's current edition when needed, enrols its audience in the ledger
+    (each subscriber once, due at their local hour when they chose one), then sends what is
+    due through the provider. Interrupted, it picks up where it stopped.
+
+    \b
+    Example:
+      digest send daily
+      digest send --edition 2b9caaefc3c2fa93 --provider outbox --json
+    """
+    if (newsletter is None) == (edition_id is None):
+        raise click.UsageError("name a NEWSLETTER or give --edition ID (one of the two)")
+    settings = settings_of(ctx)
+    with build(settings) as parts:
+        chosen = make_provider(settings, provider)  # a bad provider setting stops us here
+        edition = _edition(parts, newsletter, edition_id)
+        renderer = parts.renderer(parts.templates(), edition.snapshot)
+        enroll(parts.ledger(), parts.subscribers, edition.snapshot)
+        if edition.empty or dry_run:
+            report = SendReport(edition.id, parts.ledger().counts(edition.id), 0.0)
+            if dry_run and not edition.empty:
+                _describe_dry_run(parts, renderer, report.counts)
+        else:
+            sender = parts.sender(renderer, chosen, progress=None if as_json else _progress)
+            try:
+                report = asyncio.run(_run(sender))
+            finally:
+                asyncio.run(chosen.close())
+    if as_json:
+        print_json(report.as_json())
+    else:
+        _print(report, edition)
+    if report.paused:
+        click.echo(f"error: the edition is paused: {report.paused}", err=True)
+        ctx.exit(1)
+
+
+async def _run(sender: Sender) -> SendReport:
+    return await sender.run()
+
+
+def _edition(parts: Parts, newsletter: str | None, edition_id: str | None) -> Edition:
+    if edition_id is not None:
+        found = parts.editions.get_by_id(edition_id)
+        if found is None:
+            raise PlanningError(f"no edition {edition_id}; `digest editions` lists them")
+        return found
+    assert newsletter is not None
+    config = parts.newsletters()
+    return parts.planner(config).plan(config.get(newsletter).name)
+
+
+def _progress(counts: Counts) -> None:
+    done = counts.sent + counts.failed + counts.skipped
+    line = (
+        f"\rsent {counts.sent}, failed {counts.failed}, skipped {counts.skipped} of {counts.total}"
+    )
+    if sys.stderr.isatty():
+        click.echo(line, nl=False, err=True)
+    elif done == counts.total:
+        click.echo(line.strip(), err=True)
+
+
+def _describe_dry_run(parts: Parts, renderer: EditionRenderer, counts: Counts) -> None:
+    """What a send would do: how much is due, and each variant's copies and size."""
+    click.echo(
+        f"dry run: {counts.due} due now, {counts.pending - counts.due} later; nothing claimed"
+    )
+    newsletter = renderer.snapshot["newsletter"]["name"]
+    copies: Counter[tuple[str, ...]] = Counter()
+    for page in parts.subscribers.audience(newsletter):
+        for member in page:
+            variant = renderer.variant(member.sections)
+            if variant is not None:
+                copies[variant.sections] += 1
+    for sections, count in copies.most_common():
+        variant = renderer.variant(sections)
+        assert variant is not None
+        trimmed = f"; trimmed: {'; '.join(variant.trimmed)}" if variant.trimmed else ""
+        click.echo(f"  {count} x {', '.join(sections)}: {variant.html_bytes:,} bytes{trimmed}")
+
+
+def _print(report: SendReport, edition: Edition) -> None:
+    counts = report.counts
+    label = f"#{edition.issue_number}" if edition.issue_number else "(empty)"
+    click.echo(
+        f"{edition.newsletter} {label} ({edition.id}): sent {counts.sent}, failed {counts.failed}, "
+        f"skipped {counts.skipped}, pending {counts.pending + counts.sending}, "
+        f"uncertain {counts.uncertain} in {report.seconds:.1f} s"
+    )

@@ -1,0 +1,66 @@
+"""Making an edition's ledger: one row per subscriber of the audience, due at their hour.
+
+The audience is read page by page, so a million subscribers never sit in memory; rows are
+inserted in chunks and ignored when they exist, so enrolling twice (or from two processes)
+adds nothing. A subscriber none of whose sections has an article this time still gets a
+row, marked skipped with the reason, so the edition's report accounts for everyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.render.context import variant_sections
+from digest.store.ledger import Ledger, NewRow
+from subscribers.model import AudienceMember
+
+
+class AudienceSource(Protocol):
+    def audience(self, newsletter: str) -> Iterator[list[AudienceMember]]: ...
+
+
+def due_at(slot: datetime, member: AudienceMember, newsletter_zone: ZoneInfo) -> datetime:
+    """When a subscriber's copy is due: the slot, or the first time at or after it that is
+    their preferred hour in their own time zone (the newsletter's when they gave none).
+
+    Local times are turned into instants by zoneinfo: an hour skipped by a daylight-saving
+    change falls an hour later, a repeated one is taken at its first occurrence.
+    """
+    if member.send_hour is None:
+        return slot
+    zone = _zone(member.timezone) or newsletter_zone
+    local_day = slot.astimezone(zone).date()
+    for offset in range(3):
+        day = local_day + timedelta(days=offset)
+        candidate = datetime.combine(day, time(member.send_hour), tzinfo=zone)
+        if candidate.astimezone(slot.tzinfo) >= slot:
+            return candidate.astimezone(slot.tzinfo)
+    raise AssertionError("a local hour always comes round within three days")
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def enroll(ledger: Ledger, audience: AudienceSource, snapshot: Mapping[str, Any]) -> int:
+    """Create the edition's ledger rows from the newsletter's audience; how many were new."""
+    newsletter = snapshot["newsletter"]
+    slot = datetime.fromisoformat(snapshot["slot"])
+    zone = ZoneInfo(newsletter["timezone"])
+
+    def rows() -> Iterator[NewRow]:
+        for page in audience.audience(newsletter["name"]):
+            for member in page:
+                nothing = not variant_sections(snapshot, member.sections)
+                reason = "none of their sections is in this edition" if nothing else None
+                yield NewRow(member.id, member.email, due_at(slot, member, zone), reason)
+
+    return ledger.create(snapshot["edition_id"], rows())

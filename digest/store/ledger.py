@@ -1,0 +1,376 @@
+"""The delivery ledger: one row per (edition, subscriber), moved by atomic statements. I/O.
+
+    pending ──claim──> sending ──> sent
+       ^                  │  └───> failed      (the provider refused this address for good)
+       └──── release ─────┘        skipped     (not sendable any more: unsubscribed, suppressed,
+                                                no section in this edition)
+
+Claiming is one statement that moves up to N due pending rows to ``sending`` under a
+lease (owner and expiry) and a batch key; on PostgreSQL the rows are picked with ``FOR
+UPDATE SKIP LOCKED``, so concurrent workers never take the same row, and on SQLite the
+single writer gives the same guarantee. Every later transition names the lease owner, so
+a worker whose lease expired and was taken over cannot overwrite the new owner's result.
+
+A row still ``sending`` after its lease expired is uncertain: the worker died somewhere
+between claiming and recording. ``reclaim_expired`` takes such rows over, keeping their
+batch key so that an idempotent provider sees the very same request again.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from digest.store.ledger_schema import deliveries, edition_states
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Status(enum.Enum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    subscriber_id: int
+    email: str
+    due_at: datetime
+    skip_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    subscriber_id: int
+    email: str
+    attempts: int
+    batch_key: str
+    uncertain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    total: int = 0
+    pending: int = 0
+    sending: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    uncertain: int = 0
+    due: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "pending": self.pending,
+            "sending": self.sending,
+            "sent": self.sent,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "uncertain": self.uncertain,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EditionState:
+    paused: bool
+    reason: str | None
+    consecutive_failures: int
+
+
+class Ledger:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    # -- creating ---------------------------------------------------------------------------
+
+    def create(self, edition_id: str, rows: Iterable[NewRow], chunk: int = 2000) -> int:
+        """Add rows not yet in the ledger (one per subscriber, ever); how many were new."""
+        added = 0
+        batch: list[NewRow] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= chunk:
+                added += self._insert(edition_id, batch)
+                batch = []
+        if batch:
+            added += self._insert(edition_id, batch)
+        return added
+
+    def _insert(self, edition_id: str, rows: Sequence[NewRow]) -> int:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            known = set(
+                conn.execute(
+                    select(deliveries.c.subscriber_id)
+                    .where(deliveries.c.edition_id == edition_id)
+                    .where(deliveries.c.subscriber_id.in_([r.subscriber_id for r in rows]))
+                ).scalars()
+            )
+            fresh = [r for r in rows if r.subscriber_id not in known]
+            if fresh:
+                conn.execute(
+                    _insert_ignoring_duplicates(conn.dialect.name),
+                    [_new_row(edition_id, r, now) for r in fresh],
+                )
+        return len(fresh)
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    def claim(
+        self, edition_id: str, owner: str, limit: int, lease: timedelta, batch_key: str
+    ) -> list[Claimed]:
+        """Move up to ``limit`` due pending rows to sending under this owner's lease."""
+        now = self.clock()
+        due = (
+            select(deliveries.c.id)
+            .where(deliveries.c.edition_id == edition_id)
+            .where(deliveries.c.status == Status.PENDING.value)
+            .where(deliveries.c.due_at <= now)
+            .order_by(deliveries.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.id.in_(due.scalar_subquery()))
+            .values(
+                status=Status.SENDING.value,
+                lease_owner=owner,
+                lease_until=now + lease,
+                batch_key=batch_key,
+                attempts=deliveries.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(
+                deliveries.c.id,
+                deliveries.c.subscriber_id,
+                deliveries.c.email,
+                deliveries.c.attempts,
+                deliveries.c.batch_key,
+                deliveries.c.uncertain,
+            )
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(statement).all()
+        return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+    def reclaim_expired(self, edition_id: str, owner: str, lease: timedelta) -> list[Claimed]:
+        """Take over rows whose lease ran out while sending: they are now uncertain."""
+        now = self.clock()
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.edition_id == edition_id)
+            .where(deliveries.c.status == Status.SENDING.value)
+            .where(deliveries.c.lease_until < now)
+            .values(
+                lease_owner=owner,
+                lease_until=now + lease,
+                uncertain=True,
+                attempts=deliveries.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(
+                deliveries.c.id,
+                deliveries.c.subscriber_id,
+                deliveries.c.email,
+                deliveries.c.attempts,
+                deliveries.c.batch_key,
+                deliveries.c.uncertain,
+            )
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(statement).all()
+        return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+    # -- recording --------------------------------------------------------------------------
+
+    def mark_sent(self, owner: str, sent: Sequence[tuple[int, str | None]]) -> int:
+        now = self.clock()
+        return self._finish(
+            owner,
+            [{"b_id": i, "b_message": m} for i, m in sent],
+            status=Status.SENT.value,
+            provider_message_id=bindparam("b_message"),
+            sent_at=now,
+            last_error=None,
+            updated_at=now,
+        )
+
+    def mark_failed(self, owner: str, failed: Sequence[tuple[int, str]]) -> int:
+        return self._finish(
+            owner,
+            [{"b_id": i, "b_error": e} for i, e in failed],
+            status=Status.FAILED.value,
+            last_error=bindparam("b_error"),
+            updated_at=self.clock(),
+        )
+
+    def mark_skipped(self, owner: str, skipped: Sequence[tuple[int, str]]) -> int:
+        return self._finish(
+            owner,
+            [{"b_id": i, "b_error": reason} for i, reason in skipped],
+            status=Status.SKIPPED.value,
+            skip_reason=bindparam("b_error"),
+            updated_at=self.clock(),
+        )
+
+    def release(self, owner: str, retry: Sequence[tuple[int, str]]) -> int:
+        """Back to pending after a retryable failure; the error stays for the report."""
+        return self._finish(
+            owner,
+            [{"b_id": i, "b_error": e} for i, e in retry],
+            status=Status.PENDING.value,
+            last_error=bindparam("b_error"),
+            updated_at=self.clock(),
+        )
+
+    def _finish(self, owner: str, params: list[dict[str, Any]], **values: Any) -> int:
+        if not params:
+            return 0
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("b_id"))
+            .where(deliveries.c.status == Status.SENDING.value)
+            .where(deliveries.c.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None, **values)
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(statement, params).rowcount)
+
+    def skip_pending_of(self, subscriber_id: int, reason: str) -> int:
+        """A subscriber who left (or bounced, or complained) while an edition was sending."""
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.subscriber_id == subscriber_id)
+            .where(deliveries.c.status == Status.PENDING.value)
+            .values(status=Status.SKIPPED.value, skip_reason=reason, updated_at=self.clock())
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(statement).rowcount)
+
+    def record_delivered(self, provider_message_id: str) -> int:
+        """A provider's "delivered" event for a message we recorded as sent."""
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.provider_message_id == provider_message_id)
+            .where(deliveries.c.status.in_([Status.SENDING.value, Status.SENT.value]))
+            .values(status=Status.SENT.value, updated_at=self.clock())
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(statement).rowcount)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def counts(self, edition_id: str) -> Counts:
+        now = self.clock()
+        query = (
+            select(
+                deliveries.c.status,
+                func.count(),
+                func.sum(_as_int(deliveries.c.uncertain)),
+                func.sum(_as_int(deliveries.c.due_at <= now)),
+            )
+            .where(deliveries.c.edition_id == edition_id)
+            .group_by(deliveries.c.status)
+        )
+        by_status: dict[str, int] = {}
+        uncertain = due = 0
+        with self.engine.connect() as conn:
+            for status, count, unsure, ready in conn.execute(query):
+                by_status[status] = int(count)
+                uncertain += int(unsure or 0)
+                if status == Status.PENDING.value:
+                    due = int(ready or 0)
+        return Counts(
+            total=sum(by_status.values()),
+            pending=by_status.get("pending", 0),
+            sending=by_status.get("sending", 0),
+            sent=by_status.get("sent", 0),
+            failed=by_status.get("failed", 0),
+            skipped=by_status.get("skipped", 0),
+            uncertain=uncertain,
+            due=due,
+        )
+
+    def failures(self, edition_id: str, limit: int = 100) -> list[tuple[str, str]]:
+        """Failed rows' addresses and the provider's own message."""
+        query = (
+            select(deliveries.c.email, deliveries.c.last_error)
+            .where(
+                deliveries.c.edition_id == edition_id, deliveries.c.status == Status.FAILED.value
+            )
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(email, error or "") for email, error in conn.execute(query)]
+
+    # -- the edition's send state -----------------------------------------------------------
+
+    def state(self, edition_id: str) -> EditionState:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(edition_states).where(edition_states.c.edition_id == edition_id)
+            ).first()
+        if row is None:
+            return EditionState(False, None, 0)
+        return EditionState(row.paused, row.reason, row.consecutive_failures)
+
+    def set_state(self, edition_id: str, state: EditionState) -> None:
+        values = {
+            "paused": state.paused,
+            "reason": state.reason,
+            "consecutive_failures": state.consecutive_failures,
+            "updated_at": self.clock(),
+        }
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                edition_states.update()
+                .where(edition_states.c.edition_id == edition_id)
+                .values(**values)
+            ).rowcount
+            if not changed:
+                conn.execute(edition_states.insert().values(edition_id=edition_id, **values))
+
+
+def _as_int(condition: Any) -> Any:
+    """1 where the condition holds, for summing (booleans do not sum on PostgreSQL)."""
+    return case((condition, 1), else_=0)
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    """Two `digest send` runs creating the same rows at once: the second adds nothing."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(deliveries).on_conflict_do_nothing()
+
+
+def _new_row(edition_id: str, row: NewRow, now: datetime) -> dict[str, Any]:
+    return {
+        "edition_id": edition_id,
+        "subscriber_id": row.subscriber_id,
+        "email": row.email,
+        "status": Status.SKIPPED.value if row.skip_reason else Status.PENDING.value,
+        "skip_reason": row.skip_reason,
+        "due_at": row.due_at,
+        "attempts": 0,
+        "uncertain": False,
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -102,6 +102,25 @@ class Settings(BaseSettings):
         ge=1,
         description="Batches in a row that deliver nothing before the edition pauses.",
     )
+    postmark_webhook_username: str | None = Field(
+        default=None, description="User in the Postmark webhook URL's basic auth."
+    )
+    postmark_webhook_password: str | None = Field(
+        default=None, description="Password in the Postmark webhook URL's basic auth."
+    )
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None,
+        description="SendGrid's signed event webhook verification key (base64 ECDSA public key).",
+    )
+    mailgun_webhook_signing_key: str | None = Field(
+        default=None, description="Mailgun's HTTP webhook signing key."
+    )
+    resend_webhook_secret: str | None = Field(
+        default=None, description="Resend's webhook signing secret (whsec_...)."
+    )
+    soft_bounce_limit: int = Field(
+        default=3, ge=1, description="Soft bounces of one address before it is suppressed."
+    )
     base_url: str = Field(
         default="https://news.example.com",
         description="Public address of the publication, for articles whose source has no URL.",
@@ -161,6 +180,11 @@ class Settings(BaseSettings):
         "secret_key",
         "unsubscribe_mailbox",
         "outbox_dir",
+        "postmark_webhook_username",
+        "postmark_webhook_password",
+        "sendgrid_webhook_public_key",
+        "mailgun_webhook_signing_key",
+        "resend_webhook_secret",
         mode="before",
     )
     @classmethod

@@ -16,6 +16,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Node tools for the tests (Prism, the providers' contract mock), pinned in package-lock.json.
+# Without npm the contract tests skip and say so; CI has Node and runs them.
+NODE_STAMP := node_modules/.stamp
+
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund && touch $(NODE_STAMP); \
+	else \
+		echo "npm not found: the provider contract tests will skip (install Node 20 and npm)"; \
+	fi
+
 ## demo: ingest the bundled demo corpus into the embedded SQLite store and list it
 demo: $(STAMP)
 	$(BIN)/digest demo
@@ -31,8 +42,8 @@ format: $(STAMP)
 	$(BIN)/ruff format $(CODE)
 	$(BIN)/ruff check --fix $(CODE)
 
-## test: lint, then the whole test suite
-test: lint
+## test: lint, then the whole test suite (with Prism from npm for the contract tests)
+test: lint $(NODE_STAMP)
 	$(BIN)/pytest
 
 ## bench: the measurement scripts (figures, not pass/fail)
@@ -46,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/subscriber_import.py
 
 clean:
-	rm -rf $(VENV) data test-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules data test-output .pytest_cache .mypy_cache .ruff_cache

@@ -76,6 +76,7 @@ class Newsletter:
     evergreen: Evergreen | None = None
     utm: Mapping[str, str] | None = None
     weekly_rollup: str | None = None  # crontab of a weekly roll-up subscribers may choose
+    message_stream: str | None = None  # Postmark's stream for this newsletter
     sections: tuple[SectionConfig, ...]
 
     @property

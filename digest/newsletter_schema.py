@@ -64,6 +64,7 @@ _NEWSLETTER_KEYS = (
     "evergreen",
     "utm",
     "weekly_rollup",
+    "message_stream",
     "sections",
 )
 _EVERGREEN_KEYS = ("minimum", "max_age_days")
@@ -244,6 +245,7 @@ def _read_newsletter(
     evergreen = _evergreen(table) if table.has("evergreen") else None
     utm = _utm(table, name) if table.has("utm") else None
     weekly_rollup = _cadence(table, "weekly_rollup", required=False)
+    message_stream = read_text(table, "message_stream", example='"broadcast"', required=False)
     sections = _sections(table, publication, evergreen)
 
     if (
@@ -273,6 +275,7 @@ def _read_newsletter(
         evergreen=evergreen,
         utm=utm,
         weekly_rollup=weekly_rollup,
+        message_stream=message_stream,
         sections=sections,
     )
 

@@ -219,7 +219,8 @@ def test_unknown_key_names_it_and_lists_the_allowed_keys() -> None:
         "newsletters.toml, line 13: newsletter 'daily', sendr_name: unknown key 'sendr_name';"
         " did you mean 'sender_name'? the keys of [[newsletter]] are: name, title, sender_name,"
         " sender_address, reply_to, timezone, cadence, template, subject, preheader,"
-        " window_days, since_previous, grace_minutes, evergreen, utm, weekly_rollup, sections"
+        " window_days, since_previous, grace_minutes, evergreen, utm, weekly_rollup,"
+        " message_stream, sections"
     )
 
 

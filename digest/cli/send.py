@@ -7,10 +7,12 @@ import sys
 from collections import Counter
 
 import click
+import httpx
 
 from digest.cli.app import cli, print_json, settings_of
+from digest.deliver.base import Provider
 from digest.deliver.enroll import enroll
-from digest.deliver.providers import make_provider
+from digest.deliver.providers import http_client, make_provider
 from digest.deliver.sender import Sender, SendReport
 from digest.errors import PlanningError
 from digest.render.variants import EditionRenderer
@@ -51,8 +53,10 @@ def send(
         raise click.UsageError("name a NEWSLETTER or give --edition ID (one of the two)")
     settings = settings_of(ctx)
     with build(settings) as parts:
-        chosen = make_provider(settings, provider)  # a bad provider setting stops us here
         edition = _edition(parts, newsletter, edition_id)
+        stream = parts.newsletters().get(edition.newsletter).message_stream
+        client = http_client(settings)
+        chosen = make_provider(settings, client, provider, stream)  # a bad setting stops us here
         renderer = parts.renderer(parts.templates(), edition.snapshot)
         enroll(parts.ledger(), parts.subscribers, edition.snapshot)
         if edition.empty or dry_run:
@@ -61,10 +65,7 @@ def send(
                 _describe_dry_run(parts, renderer, report.counts)
         else:
             sender = parts.sender(renderer, chosen, progress=None if as_json else _progress)
-            try:
-                report = asyncio.run(_run(sender))
-            finally:
-                asyncio.run(chosen.close())
+            report = asyncio.run(_run(sender, chosen, client))
     if as_json:
         print_json(report.as_json())
     else:
@@ -74,8 +75,12 @@ def send(
         ctx.exit(1)
 
 
-async def _run(sender: Sender) -> SendReport:
-    return await sender.run()
+async def _run(sender: Sender, provider: Provider, client: httpx.AsyncClient) -> SendReport:
+    try:
+        return await sender.run()
+    finally:
+        await provider.close()
+        await client.aclose()
 
 
 def _edition(parts: Parts, newsletter: str | None, edition_id: str | None) -> Edition:

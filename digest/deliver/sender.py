@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from digest.deliver.base import Batch, Envelope, Outcome, Provider, Result
-from digest.errors import ProviderAuthError
+from digest.errors import ProviderAuthError, ProviderConfigError
 from digest.render.copies import edition_headers, sender_domain
 from digest.render.links import LinkBuilder
 from digest.render.message import make_message_id
@@ -180,7 +180,7 @@ class Sender:
         for index, batch in enumerate(batches):
             try:
                 await self._record(await self.provider.send(batch))
-            except ProviderAuthError as exc:
+            except (ProviderAuthError, ProviderConfigError) as exc:  # retrying cannot help
                 await self._release(batches[index:], str(exc))
                 await self._pause(str(exc))
                 raise EditionPaused(str(exc)) from exc

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -50,6 +50,11 @@ def _escape(value: str, slot: Slot) -> str:
     return value
 
 
+def placeholder(field: str, slot: Slot) -> str:
+    """The marker a template carries for a personal field: ``%%P.field.slot%%``."""
+    return f"%%P.{field}.{slot.value}%%"
+
+
 class Placeholders:
     """What templates call to place a personal field: ``{{ personal.attr('view_url') }}``."""
 
@@ -57,7 +62,7 @@ class Placeholders:
         if field not in FIELDS:
             raise KeyError(f"unknown personal field {field!r}; the fields are: {', '.join(FIELDS)}")
         # safe by construction: the field is one of FIELDS and the slot an enum value
-        return Markup(f"%%P.{field}.{slot.value}%%")  # noqa: S704
+        return Markup(placeholder(field, slot))  # noqa: S704
 
     def text(self, field: str) -> Markup:
         return self._mark(field, Slot.TEXT)
@@ -108,6 +113,27 @@ class PersonalTemplate:
                 escaped[key] = _escape(values[field], slot)
             parts[index] = escaped[key]
         return "".join(parts)
+
+    def marked(self, marker: Callable[[str, Slot], str] = placeholder) -> str:
+        """The template with ``marker(field, slot)`` in each slot, for server-side merging.
+
+        With the default marker this is the compiled output as it was parsed, placeholders
+        and all (SendGrid substitutes them); a provider with its own merge syntax passes a
+        marker such as ``%recipient.KEY%`` (Mailgun).
+        """
+        parts = list(self.parts)
+        for index, field, slot in self.slots:
+            parts[index] = marker(field, slot)
+        return "".join(parts)
+
+    def slot_values(self, values: Mapping[str, str]) -> dict[tuple[str, Slot], str]:
+        """Each (field, slot) this template uses, with the value escaped as ``fill`` would.
+
+        A provider that merges server-side sends these per recipient, so the copy it
+        builds is byte for byte the one ``fill`` would have made.
+        """
+        used = dict.fromkeys((field, slot) for _, field, slot in self.slots)
+        return {(field, slot): _escape(values[field], slot) for field, slot in used}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,203 @@
+"""Postmark: ``POST /email/batch``, up to 500 messages per call, a result per message. I/O.
+
+Postmark cannot merge one body for many recipients (its templates would need the body
+stored on their side), so each message carries its own filled-in HTML and text. Messages
+are serialised one by one with orjson and joined into the JSON array by hand, so a call is
+cut by count (500) and by size (the API takes 50 MB; 500 digests of 100 KB would not fit)
+without serialising twice.
+
+Each message names the ``MessageStream``: newsletters belong on a broadcast stream, which
+Postmark keeps apart from transactional mail (``message_stream``, default "broadcast"). Postmark
+writes its own Message-ID, so ours rides in ``X-Digest-Delivery`` and the ledger row's id in
+``Metadata`` (Postmark's webhooks send Metadata back).
+
+Postmark's published contract is stale and permissive (no required fields, no MessageStream),
+so this adapter refuses a batch with an empty From or To, or an empty stream, itself.
+
+Answers: HTTP 200 with one ``{ErrorCode, Message, MessageID}`` per message, in order
+(ErrorCode 0 is sent; 406, an inactive recipient, and others are failures of that message);
+422 with one ``{ErrorCode, Message}`` when the whole call is refused. Codes that mean the
+account cannot send at all (a sender signature missing or unconfirmed, the account pending
+or barred) pause the edition rather than fail every subscriber one by one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from digest.deliver.base import Batch, Envelope, Outcome, Request, Result
+from digest.deliver.fields import edition_headers, personal_headers, recipient, sender
+from digest.deliver.http import (
+    Backoff,
+    HttpCall,
+    HttpProvider,
+    RateLimit,
+    Timing,
+    Transport,
+    UncertainPolicy,
+    chunks,
+    fail_all,
+    response_json,
+    retry_all,
+)
+from digest.errors import ProviderAuthError, ProviderConfigError
+
+DEFAULT_BASE_URL = "https://api.postmarkapp.com"
+KEY_SETTING = "DIGEST_POSTMARK_SERVER_TOKEN"
+MAX_MESSAGES = 500
+MAX_REQUEST_BYTES = 45_000_000  # Postmark's limit is 50 MB per batch call
+ACCOUNT_CODES = {
+    10: "bad or missing server token",
+    400: "sender signature not found",
+    401: "sender signature not confirmed",
+    405: "not allowed to send",
+    412: "account pending approval",
+    413: "account may not send",
+}
+"""Per-message codes that no other subscriber would escape: the edition pauses."""
+RETRY_CODES = frozenset({100, 429})  # maintenance, rate limit exceeded
+
+
+class PostmarkProvider(HttpProvider):
+    name = "postmark"
+    max_batch = MAX_MESSAGES
+    idempotent = False
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        server_token: str,
+        rate_limit: RateLimit,
+        backoff: Backoff | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        message_stream: str = "broadcast",
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+        key_setting: str = KEY_SETTING,
+        uncertain_policy: UncertainPolicy = "resend",
+        timing: Timing | None = None,
+    ) -> None:
+        if not server_token:
+            raise ProviderConfigError(f"{key_setting} is empty: set Postmark's server API token")
+        if not message_stream:
+            raise ProviderConfigError(
+                "DIGEST_POSTMARK_MESSAGE_STREAM is empty: name the server's broadcast stream"
+            )
+        super().__init__(
+            Transport(
+                client,
+                provider="Postmark",
+                key_setting=key_setting,
+                rate_limit=rate_limit,
+                backoff=backoff,
+                retry_uncertain=self.idempotent,
+                timing=timing,
+            ),
+            uncertain_policy,
+        )
+        self.url = base_url.rstrip("/") + "/email/batch"
+        self.message_stream = message_stream
+        self.max_request_bytes = max_request_bytes
+        self._headers = {
+            "X-Postmark-Server-Token": server_token,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+
+    def build(self, batch: Batch) -> list[Request]:
+        shared: dict[str, Any] = {
+            "From": sender(batch),
+            "Subject": batch.headers.subject,
+            "MessageStream": self.message_stream,
+        }
+        if batch.headers.reply_to:
+            shared["ReplyTo"] = batch.headers.reply_to
+        common = [{"Name": k, "Value": v} for k, v in edition_headers(batch).items()]
+        encoded = [
+            (envelope, orjson.dumps(self.message(batch, envelope, shared, common)))
+            for envelope in batch.envelopes
+        ]
+        runs = chunks(
+            encoded,
+            max_count=MAX_MESSAGES,
+            max_bytes=self.max_request_bytes,
+            size=lambda item: len(item[1]) + 1,
+        )
+        return [
+            Request(
+                [envelope for envelope, _ in run],
+                HttpCall(
+                    "POST",
+                    self.url,
+                    content=b"[" + b",".join(body for _, body in run) + b"]",
+                    headers=self._headers,
+                ),
+            )
+            for run in runs
+        ]
+
+    def message(
+        self,
+        batch: Batch,
+        envelope: Envelope,
+        shared: dict[str, Any],
+        common: list[dict[str, str]],
+    ) -> dict[str, Any]:
+        personal = [{"Name": k, "Value": v} for k, v in personal_headers(envelope).items()]
+        return {
+            **shared,
+            "To": recipient(envelope),
+            "HtmlBody": batch.html(envelope),
+            "TextBody": batch.text(envelope),
+            "Headers": common + personal,
+            "Metadata": {"delivery_id": str(envelope.delivery_id)},
+        }
+
+    def parse(self, response: httpx.Response, request: Request) -> list[Result]:
+        body = response_json(response)
+        if response.status_code != 200:
+            code, message = _error(body, response)
+            if code in ACCOUNT_CODES:
+                raise self._paused(code, message)
+            if code in RETRY_CODES:
+                return retry_all(request, f"Postmark {code}: {message}")
+            return fail_all(request, f"Postmark {code}: {message}")
+        envelopes = request.envelopes
+        if not isinstance(body, list) or len(body) != len(envelopes):
+            # 200 means Postmark took the call; without a readable answer per message, the
+            # messages count as sent (sending them again could deliver them twice)
+            note = f"Postmark answered 200 without one result per message: {response.text[:200]}"
+            return [Result(e.delivery_id, Outcome.SENT, error=note) for e in envelopes]
+        results = [_result(envelope, item) for envelope, item in zip(envelopes, body, strict=True)]
+        codes = {item.get("ErrorCode") for item in body if isinstance(item, dict)}
+        if len(codes) == 1 and (code := codes.pop()) in ACCOUNT_CODES:
+            raise self._paused(code, str(body[0].get("Message", "")))
+        return results
+
+    def _paused(self, code: int, message: str) -> ProviderAuthError:
+        return ProviderAuthError(
+            f"Postmark refused to send ({code}, {ACCOUNT_CODES[code]}): {message}. Check the "
+            f"sender signature of the newsletter's From address and the token in {KEY_SETTING}."
+        )
+
+
+def _error(body: Any, response: httpx.Response) -> tuple[int | None, str]:
+    if isinstance(body, dict):
+        code = body.get("ErrorCode")
+        message = body.get("Message")
+        return (code if isinstance(code, int) else None), str(message or response.reason_phrase)
+    return None, f"HTTP {response.status_code}: {response.text[:200] or response.reason_phrase}"
+
+
+def _result(envelope: Envelope, item: Any) -> Result:
+    if not isinstance(item, dict):
+        return Result(envelope.delivery_id, Outcome.SENT, error=f"unreadable result {item!r}")
+    code = item.get("ErrorCode", 0)
+    message_id = item.get("MessageID")
+    if code == 0:
+        return Result(envelope.delivery_id, Outcome.SENT, provider_message_id=message_id)
+    outcome = Outcome.RETRY if code in RETRY_CODES else Outcome.FAILED
+    return Result(envelope.delivery_id, outcome, error=f"Postmark {code}: {item.get('Message')}")

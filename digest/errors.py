@@ -15,7 +15,11 @@ first caught, with ``raise ... from exc`` so the cause stays visible in tracebac
     ├── PlanningError          an edition cannot be planned (slot out of order, contention)
     ├── DeliveryError          a send could not be completed; unconfirmed rows stay pending
     │   ├── ProviderAuthError      the provider refused our key (401/403): the edition pauses
-    │   └── ProviderConfigError    a setting the chosen provider needs is missing or wrong
+    │   ├── ProviderConfigError    a setting the chosen provider needs is missing or wrong
+    │   └── RetryExhausted         (digest.deliver.http) a call kept failing; its rows retry later
+    ├── WebhookError           a provider's webhook request cannot be taken
+    │   ├── WebhookAuthError       its credentials or signature do not check out (401)
+    │   └── MalformedWebhook       verified, but its body is not the provider's shape (400)
     ├── RefusedError           a subscriber change the rules forbid (a suppressed address)
     └── StoreError             the database could not be opened or migrated
 
@@ -66,6 +70,21 @@ class ItemError(DigestError):
 
 class PlanningError(DigestError):
     """An edition cannot be planned as asked; the message says what to do instead."""
+
+
+class WebhookError(DigestError):
+    """A provider's webhook request cannot be taken; nothing it says was applied."""
+
+
+class WebhookAuthError(WebhookError):
+    """The request's credentials or signature do not check out; the message names the check.
+
+    It never contains a secret or the expected signature, only what was wrong.
+    """
+
+
+class MalformedWebhook(WebhookError):
+    """The body passed verification but is not in the provider's documented shape."""
 
 
 class RefusedError(DigestError):

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     )
     send_lease_seconds: int = Field(
         default=300,
-        ge=30,
+        ge=1,
         description="How long a claimed batch is a worker's before others may take it over.",
     )
     uncertain_policy: Literal["resend", "review"] = Field(
@@ -102,6 +102,47 @@ class Settings(BaseSettings):
         ge=1,
         description="Batches in a row that deliver nothing before the edition pauses.",
     )
+    provider_base_url: str | None = Field(
+        default=None,
+        description="Base URL of the provider's API; empty: its public one (set for EU regions).",
+    )
+    send_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Messages per second at most; empty: the provider's default.",
+    )
+    send_calls: int = Field(default=4, ge=1, le=64, description="API calls in flight at once.")
+    provider_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds per API call or SMTP reply."
+    )
+    provider_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Attempts per API call (throttled, 5xx, timeouts)."
+    )
+    provider_max_wait: float = Field(
+        default=120.0, gt=0, description="Longest wait a provider may ask for before we move on."
+    )
+    postmark_server_token: str | None = Field(
+        default=None, description="Postmark server API token."
+    )
+    postmark_message_stream: str = Field(
+        default="broadcast", min_length=1, description="Postmark message stream for newsletters."
+    )
+    sendgrid_api_key: str | None = Field(default=None, description="SendGrid API key.")
+    mailgun_api_key: str | None = Field(default=None, description="Mailgun sending API key.")
+    mailgun_domain: str | None = Field(default=None, description="Mailgun sending domain.")
+    mailgun_per_recipient_headers: bool = Field(
+        default=True, description="One Mailgun call for many recipients with per-recipient headers."
+    )
+    resend_api_key: str | None = Field(default=None, description="Resend API key.")
+    smtp_host: str | None = Field(default=None, description="SMTP relay host.")
+    smtp_port: int | None = Field(default=None, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(default=None, description="SMTP AUTH user.")
+    smtp_password: str | None = Field(default=None, description="SMTP AUTH password.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="How the SMTP connection is secured."
+    )
+    smtp_connections: int = Field(default=2, ge=1, le=32, description="SMTP connections kept open.")
+    smtp_bounce_address: str | None = Field(default=None, description="MAIL FROM for bounces.")
     postmark_webhook_username: str | None = Field(
         default=None, description="User in the Postmark webhook URL's basic auth."
     )
@@ -180,6 +221,18 @@ class Settings(BaseSettings):
         "secret_key",
         "unsubscribe_mailbox",
         "outbox_dir",
+        "provider_base_url",
+        "send_rate",
+        "postmark_server_token",
+        "sendgrid_api_key",
+        "mailgun_api_key",
+        "mailgun_domain",
+        "resend_api_key",
+        "smtp_host",
+        "smtp_port",
+        "smtp_username",
+        "smtp_password",
+        "smtp_bounce_address",
         "postmark_webhook_username",
         "postmark_webhook_password",
         "sendgrid_webhook_public_key",

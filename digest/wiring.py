@@ -34,9 +34,11 @@ from digest.sources.fetch import FetchPolicy, make_client
 from digest.store.articles import ArticleStore
 from digest.store.editions import EditionStore
 from digest.store.engine import create_store_engine
+from digest.store.events import EventStore
 from digest.store.fetch_state import FetchStateStore
 from digest.store.ledger import Ledger
 from digest.store.migrate import ensure_current
+from digest.store.replay import ReplayGuard
 from subscribers.links import SignedLinks
 from subscribers.store import SubscriberStore
 from subscribers.tokens import Tokens
@@ -102,6 +104,14 @@ class Parts:
 
     def ledger(self) -> Ledger:
         return Ledger(self.engine)
+
+    def event_store(self) -> EventStore:
+        """Provider events from webhooks, kept raw."""
+        return EventStore(self.engine)
+
+    def replay_guard(self) -> ReplayGuard:
+        """One-time webhook tokens already taken, shared by every web process."""
+        return ReplayGuard(self.engine)
 
     def sender(
         self, renderer: EditionRenderer, provider: Provider, progress: Progress | None = None

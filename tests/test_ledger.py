@@ -132,3 +132,12 @@ def test_edition_state_is_kept(ledger: Ledger) -> None:
     assert ledger.state("e1") == EditionState(True, "the key was refused", 1)
     ledger.set_state("e1", EditionState(False, None, 0))
     assert not ledger.state("e1").paused
+
+
+def test_a_delivered_event_names_one_row_of_a_shared_message_id(ledger: Ledger) -> None:
+    ledger.create("e1", rows(3))
+    claimed = ledger.claim("e1", "worker-a", 3, LEASE, "k1")
+    ledger.mark_sent("worker-a", [(c.id, "call-1") for c in claimed])  # one id for the call
+    assert ledger.record_delivered("call-1", "READER2@example.org") == 1
+    assert ledger.record_delivered("call-1") == 3
+    assert ledger.record_delivered("another-call", "reader2@example.org") == 0

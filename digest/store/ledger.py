@@ -265,14 +265,20 @@ class Ledger:
         with self.engine.begin() as conn:
             return int(conn.execute(statement).rowcount)
 
-    def record_delivered(self, provider_message_id: str) -> int:
-        """A provider's "delivered" event for a message we recorded as sent."""
+    def record_delivered(self, provider_message_id: str, email: str | None = None) -> int:
+        """A provider's "delivered" event for a message we recorded as sent.
+
+        SendGrid and Mailgun answer one id for a whole call of many recipients, so the
+        event's address picks the one row it is about.
+        """
         statement = (
             update(deliveries)
             .where(deliveries.c.provider_message_id == provider_message_id)
             .where(deliveries.c.status.in_([Status.SENDING.value, Status.SENT.value]))
             .values(status=Status.SENT.value, updated_at=self.clock())
         )
+        if email is not None:
+            statement = statement.where(func.lower(deliveries.c.email) == email.lower())
         with self.engine.begin() as conn:
             return int(conn.execute(statement).rowcount)
 

@@ -1,5 +1,8 @@
 """The delivery ledger's tables: one row per (edition, subscriber), and provider events.
 
+``webhook_tokens`` remembers the one-time tokens of signed webhooks (Mailgun's), so a
+captured request replayed within its freshness window is refused by every web process.
+
 On the project's one metadata, beside the article and edition tables.
 """
 
@@ -62,6 +65,15 @@ provider_events = Table(
     UniqueConstraint("provider", "event_key"),
 )
 Index("ix_provider_events_email_kind", provider_events.c.email, provider_events.c.kind)
+
+webhook_tokens = Table(
+    "webhook_tokens",
+    metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("token_hash", String(64), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+Index("ix_webhook_tokens_seen_at", webhook_tokens.c.seen_at)
 
 edition_states = Table(
     "edition_states",

@@ -1,4 +1,4 @@
-"""The web app factory: the subscriber pages on FastAPI. I/O.
+"""The web app factory: the subscriber pages, and the providers' webhooks, on FastAPI. I/O.
 
 ``create_app`` takes the wiring's ``Parts`` (the CLI builds them from the settings; tests
 from their own) and reads nothing else: the newsletters file and the templates are loaded
@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from digest.web import confirm, health, preferences, subscribe, unsubscribe, view
+from digest.web import confirm, health, preferences, subscribe, unsubscribe, view, webhooks
 from digest.web.mailer import Mailer
 from digest.web.pages import Pages, root_of
 from digest.web.ratelimit import Limits, RateLimiter
@@ -74,7 +74,8 @@ def create_app(parts: Parts, limits: Limits | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.site = site
-    for module in (health, subscribe, confirm, unsubscribe, preferences, view):
+    app.state.webhooks = webhooks.build_webhooks(parts)
+    for module in (health, subscribe, confirm, unsubscribe, preferences, view, webhooks):
         app.include_router(module.router)
     app.add_api_route("/site.css", _stylesheet, methods=["GET"], include_in_schema=False)
     _add_error_pages(app)

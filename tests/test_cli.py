@@ -20,7 +20,7 @@ from digest.store.migrate import head_revision
 
 COMMANDS = [
     ["ingest"], ["articles"], ["db"], ["db", "upgrade"], ["db", "current"], ["demo"],
-    ["newsletters"], ["plan"], ["preview"], ["check"],
+    ["newsletters"], ["plan"], ["preview"], ["check"], ["send"], ["serve"],
 ]  # fmt: skip
 
 
@@ -286,3 +286,37 @@ def test_check_reports_each_part_and_stops_at_a_broken_template(tmp_path: Path) 
     bad = digest(tmp_path, "--env-file", str(env_file), "check")
     assert bad.returncode == 2
     assert f"{broken / 'digest.txt'}, line 1: template error" in bad.stderr
+
+
+def test_send_through_the_outbox_and_resume(tmp_path: Path) -> None:
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS}\n")
+    base = ["--env-file", str(env_file)]
+    as_json(digest(tmp_path, *base, "ingest", "--json", str(TEST_DATA)))
+    plan = as_json(digest(tmp_path, *base, "plan", "daily", "--at", "2025-10-03T09:00", "--json"))
+    for n in range(3):
+        added = digest(tmp_path, *base, "subscribers", "add", f"reader{n}@example.org")
+        assert added.returncode == 0, added.stderr
+    refused = digest(
+        tmp_path, *base, "send", "--edition", plan["edition_id"], "--provider", "postmark"
+    )
+    assert refused.returncode == 1
+    assert "DIGEST_POSTMARK_SERVER_TOKEN" in refused.stderr
+    sent = as_json(digest(tmp_path, *base, "send", "--edition", plan["edition_id"], "--json"))
+    assert set(sent) == {
+        "edition_id",
+        "sent",
+        "failed",
+        "skipped",
+        "pending",
+        "uncertain",
+        "seconds",
+    }
+    assert (sent["sent"], sent["failed"], sent["pending"]) == (3, 0, 0)
+    outbox = list((tmp_path / "data" / "outbox").glob("*.eml"))
+    assert len(outbox) == 3
+    again = as_json(digest(tmp_path, *base, "send", "--edition", plan["edition_id"], "--json"))
+    assert (again["sent"], again["pending"]) == (3, 0)
+    assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 3
+    usage = digest(tmp_path, *base, "send")
+    assert usage.returncode == 2

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,18 +89,34 @@ class Parts:
         return EditionRenderer(templates, snapshot, options, worst_case)
 
     def links(self, snapshot: Mapping[str, Any]) -> SignedLinks:
-        """Signed personal links for an edition (its sender's domain takes the mailto)."""
-        return self.signed_links(snapshot["newsletter"]["sender_address"])
+        """Signed personal links for an edition (its sender's domain takes the mailto).
 
-    def signed_links(self, sender_address: str) -> SignedLinks:
+        Their tokens are stamped with the edition's slot rather than the moment of signing,
+        so a subscriber's copy comes out byte for byte the same however often it is built:
+        a batch sent again after a crash must be the very same request under Resend's
+        ``Idempotency-Key``, which refuses a key reused for another body (409
+        ``invalid_idempotent_request``) and would leave delivered rows marked failed. An
+        edition only sends at or after its slot, so the stamp is never in the future; the
+        preview of a future slot is stamped now.
+        """
+        slot = datetime.fromisoformat(snapshot["slot"])
+        return self.signed_links(
+            snapshot["newsletter"]["sender_address"],
+            stamp=lambda: min(slot, datetime.now(UTC)),
+        )
+
+    def signed_links(
+        self, sender_address: str, stamp: Callable[[], datetime] | None = None
+    ) -> SignedLinks:
         mailbox = (
             self.settings.unsubscribe_mailbox or f"unsubscribe@{sender_domain(sender_address)}"
         )
-        return SignedLinks(self.tokens(), self.settings.public_url, mailbox)
+        return SignedLinks(self.tokens(stamp), self.settings.public_url, mailbox)
 
-    def tokens(self) -> Tokens:
+    def tokens(self, stamp: Callable[[], datetime] | None = None) -> Tokens:
+        """The signer of personal links; ``stamp`` fixes the time tokens are made at."""
         secret = self.settings.secret_key or local_secret(self.settings.data_dir / "secret.key")
-        return Tokens(secret, self.settings.old_secret_keys)
+        return Tokens(secret, self.settings.old_secret_keys, clock=stamp)
 
     def ledger(self) -> Ledger:
         return Ledger(self.engine)

@@ -16,7 +16,13 @@ keep working until it is removed from the list (the grace period is as long as o
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
+import hmac
+import json
+import struct
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,7 +61,13 @@ class Claims:
 
 
 class Tokens:
-    """Signs and reads tokens; ``clock`` (tests only) is the time tokens are made and read at."""
+    """Signs and reads tokens; ``clock`` is the time tokens are made and read at.
+
+    Tests set ``clock`` to make tokens that are already old; an edition's links set it to
+    the edition's slot, so that its copies are the same bytes every time they are built
+    (see ``digest.wiring.Parts.links``). Such an instance is for making tokens only: it
+    would also read ages against that fixed time.
+    """
 
     def __init__(
         self,
@@ -67,6 +79,8 @@ class Tokens:
             raise ValueError("the signing secret must be at least 16 characters")
         self._keys = [*old_secrets, secret]  # itsdangerous signs with the last, accepts all
         self._signer = TimestampSigner if clock is None else _clocked_signer(clock)
+        self._clock = clock
+        self._macs = {purpose: _mac(secret, purpose) for purpose in Purpose}
 
     def _serializer(self, purpose: Purpose) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(
@@ -76,10 +90,28 @@ class Tokens:
     def make(
         self, purpose: Purpose, subscriber_id: int, newsletter: str, edition_id: str | None = None
     ) -> str:
+        """A token for these claims, as ``URLSafeTimedSerializer.dumps`` makes it, faster.
+
+        The send loop signs three tokens per subscriber, and itsdangerous spends ~28 µs on
+        each (a serializer, a signer and a derived key built per call, and a zlib attempt
+        whose state alone costs more than the rest). This writes the same format with the
+        key derived once per purpose: base64url(compact JSON) "." base64url(timestamp) "."
+        base64url(HMAC-SHA1 under sha1(salt + "signer" + secret), itsdangerous's
+        "django-concat"). The one difference: itsdangerous zlib-compresses a payload when
+        that is shorter, which a few dozen bytes of ids never are, and ``read`` (itsdangerous
+        ``loads``) takes the uncompressed form either way. ``tests/test_tokens.py`` checks
+        the tokens against itsdangerous's own.
+        """
         payload: list[object] = [subscriber_id, newsletter]
         if edition_id is not None:
             payload.append(edition_id)
-        return str(self._serializer(purpose).dumps(payload))
+        now = self._clock() if self._clock is not None else None
+        stamp = int(now.timestamp()) if now is not None else int(time.time())
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        value = _b64(body) + b"." + _b64(struct.pack(">Q", stamp).lstrip(b"\x00"))
+        mac = self._macs[purpose].copy()
+        mac.update(value)
+        return (value + b"." + _b64(mac.digest())).decode("ascii")
 
     def read(self, token: str, purpose: Purpose) -> Claims:
         lifetime = LIFETIMES[purpose]
@@ -104,6 +136,18 @@ def _well_formed(payload: object) -> bool:
         and isinstance(payload[1], str)
         and all(isinstance(item, str) for item in payload[2:])
     )
+
+
+def _mac(secret: str, purpose: Purpose) -> hmac.HMAC:
+    """The HMAC itsdangerous signs a ``purpose`` token with, keyed once."""
+    salt = f"digest.{purpose.value}".encode()
+    # SHA-1 is itsdangerous's key derivation, kept so its ``loads`` reads these tokens
+    key = hashlib.sha1(salt + b"signer" + secret.encode("utf-8")).digest()  # noqa: S324
+    return hmac.new(key, digestmod=hashlib.sha1)
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def _clocked_signer(clock: Callable[[], datetime]) -> type[TimestampSigner]:

@@ -209,7 +209,7 @@ def crash_mid_batch(world: World, clock: Clock) -> tuple[str, list[int]]:
         renderer.snapshot["edition_id"], "dead-worker", 4, timedelta(minutes=5), "a" * 32
     )
     clock.now += timedelta(minutes=6)
-    return "a" * 32, [c.subscriber_id for c in claimed]
+    return "a" * 32, [c.id for c in claimed]  # delivery ids, as the envelopes carry
 
 
 def test_after_a_crash_an_idempotent_provider_sees_the_same_batch_key(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -115,13 +115,22 @@ class Provider(ABC):
 
     async def send(self, batch: Batch) -> list[Result]:
         results: list[Result] = []
-        for request in self.build(batch):
+        for request in self.requests(batch):
             results += await self.post(request, batch)
         return results
 
     @abstractmethod
     def build(self, batch: Batch) -> list[Request]:
         """The provider's calls for this batch (each within its size limits)."""
+
+    def requests(self, batch: Batch) -> Iterator[Request]:
+        """The calls ``send`` makes, one at a time: ``build``'s list unless overridden.
+
+        A provider whose calls carry every recipient's whole message (Postmark) makes each
+        call's body only when the call is next, so a batch in flight holds one call's bytes
+        rather than all of them. It must still refuse a bad batch before the first call.
+        """
+        return iter(self.build(batch))
 
     @abstractmethod
     async def post(self, request: Request, batch: Batch) -> list[Result]:

@@ -58,7 +58,7 @@ from digest.deliver.http import (
     response_json,
 )
 from digest.errors import ProviderAuthError, ProviderConfigError
-from digest.render.personal import Slot
+from digest.render.personal import FIELDS, Slot
 
 DEFAULT_BASE_URL = "https://api.mailgun.net"
 KEY_SETTING = "DIGEST_MAILGUN_API_KEY"
@@ -71,6 +71,10 @@ _SPLIT_DEPTH = 12  # 2**12 > 1,000 recipients: enough to reach any one of them
 def variable(field: str, slot: Slot) -> str:
     """The recipient-variables key of one personal field in one slot."""
     return f"{field}_{slot.value}"
+
+
+_VARIABLES = {(field, slot): variable(field, slot) for field in FIELDS for slot in Slot}
+"""Every key ``variable`` can make, made once: ``variables`` runs for every recipient."""
 
 
 def _marker(field: str, slot: Slot) -> str:
@@ -157,7 +161,7 @@ class MailgunProvider(HttpProvider):
         variant = batch.variant
         values = variant.html.slot_values(envelope.values)
         values.update(variant.text.slot_values(envelope.values))
-        entry = {variable(field, slot): value for (field, slot), value in values.items()}
+        entry = {_VARIABLES[key]: value for key, value in values.items()}
         entry["delivery_id"] = str(envelope.delivery_id)
         headers = personal_headers(envelope)
         entry["list_unsubscribe"] = headers["List-Unsubscribe"]

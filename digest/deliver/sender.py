@@ -246,9 +246,13 @@ class Sender:
             (r.delivery_id, r.error or "refused") for r in results if r.outcome is Outcome.FAILED
         ]
         retry = [(r.delivery_id, r.error or "retry") for r in results if r.outcome is Outcome.RETRY]
-        await asyncio.to_thread(self.ledger.mark_sent, self.owner, sent)
-        await asyncio.to_thread(self.ledger.mark_failed, self.owner, failed)
-        await asyncio.to_thread(self.ledger.release, self.owner, retry)
+        # a trip to a worker thread per outcome that has rows: most batches are all sent
+        if sent:
+            await asyncio.to_thread(self.ledger.mark_sent, self.owner, sent)
+        if failed:
+            await asyncio.to_thread(self.ledger.mark_failed, self.owner, failed)
+        if retry:
+            await asyncio.to_thread(self.ledger.release, self.owner, retry)
         self._failures = 0 if sent else self._failures + 1
         if self._failures >= self.options.pause_after_failures:
             last = (failed + retry)[-1][1] if failed or retry else "no message delivered"

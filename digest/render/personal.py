@@ -11,6 +11,7 @@ a handful of assignments and one ``str.join``, with no regular expression and no
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import html
 import re
@@ -38,6 +39,11 @@ class Slot(enum.Enum):
     ATTR = "attr"  # a whole HTML attribute value (a link)
     URL = "url"  # one component inside a URL inside an attribute
     RAW = "raw"  # the plain-text part: no escaping at all
+
+    # Members are singletons compared by identity, so identity hashing is consistent; it is
+    # Enum's own ``hash(self._name_)``, a Python call, that the send loop would pay for every
+    # (field, slot) key of every recipient (``slot_values``).
+    __hash__ = object.__hash__
 
 
 def _escape(value: str, slot: Slot) -> str:
@@ -83,6 +89,12 @@ class PersonalTemplate:
 
     parts: tuple[str, ...]
     slots: tuple[tuple[int, str, Slot], ...]  # (index in parts, field, context)
+    used: tuple[tuple[str, Slot], ...] = dataclasses.field(init=False, repr=False, compare=False)
+    """Each (field, slot) the template uses, once, in order: worked out once, not per copy."""
+
+    def __post_init__(self) -> None:
+        used = tuple(dict.fromkeys((name, slot) for _, name, slot in self.slots))
+        object.__setattr__(self, "used", used)
 
     @classmethod
     def parse(cls, compiled: str) -> PersonalTemplate:
@@ -132,8 +144,7 @@ class PersonalTemplate:
         A provider that merges server-side sends these per recipient, so the copy it
         builds is byte for byte the one ``fill`` would have made.
         """
-        used = dict.fromkeys((field, slot) for _, field, slot in self.slots)
-        return {(field, slot): _escape(values[field], slot) for field, slot in used}
+        return {key: _escape(values[key[0]], key[1]) for key in self.used}
 
 
 @dataclass(frozen=True, slots=True)

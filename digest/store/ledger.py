@@ -242,17 +242,44 @@ class Ledger:
         )
 
     def _finish(self, owner: str, params: list[dict[str, Any]], **values: Any) -> int:
+        """Move rows out of ``sending`` (this owner's only), in one transaction.
+
+        Rows that share their per-row values (every row of a Mailgun or SendGrid call has
+        the call's one message id; a failed call, one error) are moved by one ``UPDATE ...
+        WHERE id IN (...)`` per group; the rest row by row in an executemany, which costs
+        ~18 µs a row on SQLite against ~3 for the grouped form.
+        """
         if not params:
             return 0
-        statement = (
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for row in params:
+            groups.setdefault(_values_key(row), []).append(row["b_id"])
+        singles = [row for row in params if len(groups[_values_key(row)]) == 1]
+        names = [name for name in params[0] if name != "b_id"]
+        changed = 0
+        with self.engine.begin() as conn:
+            if singles:
+                statement = self._finishing(owner, deliveries.c.id == bindparam("b_id"), values)
+                changed += int(conn.execute(statement, singles).rowcount)
+            for key, ids in groups.items():
+                if len(ids) == 1:
+                    continue
+                fixed = dict(zip(names, key, strict=True))
+                for start in range(0, len(ids), _IN_CHUNK):
+                    chunk = ids[start : start + _IN_CHUNK]
+                    statement = self._finishing(owner, deliveries.c.id.in_(chunk), values)
+                    changed += int(conn.execute(statement, fixed).rowcount)
+        return changed
+
+    @staticmethod
+    def _finishing(owner: str, rows: Any, values: dict[str, Any]) -> Any:
+        return (
             update(deliveries)
-            .where(deliveries.c.id == bindparam("b_id"))
+            .where(rows)
             .where(deliveries.c.status == Status.SENDING.value)
             .where(deliveries.c.lease_owner == owner)
             .values(lease_owner=None, lease_until=None, **values)
         )
-        with self.engine.begin() as conn:
-            return int(conn.execute(statement, params).rowcount)
 
     def skip_pending_of(self, subscriber_id: int, reason: str) -> int:
         """A subscriber who left (or bounced, or complained) while an edition was sending."""
@@ -346,14 +373,22 @@ class Ledger:
             "consecutive_failures": state.consecutive_failures,
             "updated_at": self.clock(),
         }
+        # one upsert: an update-then-insert lets two batches pausing at once (both refused
+        # the key) both find no row and both insert, and the second fails on PostgreSQL
         with self.engine.begin() as conn:
-            changed = conn.execute(
-                edition_states.update()
-                .where(edition_states.c.edition_id == edition_id)
-                .values(**values)
-            ).rowcount
-            if not changed:
-                conn.execute(edition_states.insert().values(edition_id=edition_id, **values))
+            insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            conn.execute(
+                insert(edition_states)
+                .values(edition_id=edition_id, **values)
+                .on_conflict_do_update(index_elements=[edition_states.c.edition_id], set_=values)
+            )
+
+
+_IN_CHUNK = 900  # ids per grouped UPDATE: within every SQLite build's bound-variable limit
+
+
+def _values_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(value for name, value in row.items() if name != "b_id")
 
 
 def _as_int(condition: Any) -> Any:

@@ -194,6 +194,32 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="WARNING", description="Threshold of the program's log lines on stderr."
     )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="Log lines as JSON objects or text; auto: JSON unless stderr is a terminal.",
+    )
+    api_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token of the ops API under /api/; empty: the API refuses everyone.",
+    )
+    dispatch_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often `digest run` looks for deliveries that have fallen due.",
+    )
+    alert_failure_rate: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Share of an edition's finished deliveries failed above which ops are alerted.",
+    )
+    alert_feed_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Fetches in a row a feed may fail before ops are alerted.",
+    )
 
     @field_validator("base_url", "public_url")
     @classmethod
@@ -219,6 +245,7 @@ class Settings(BaseSettings):
         "templates_dir",
         "caniemail_dir",
         "secret_key",
+        "api_token",
         "unsubscribe_mailbox",
         "outbox_dir",
         "provider_base_url",

@@ -12,7 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from conftest import BASE_URL, TEST_DATA
 from sqlalchemy import Connection, Engine
 
-import digest.store.ledger_schema  # noqa: F401  (the ledger tables are on the same metadata)
+import digest.store.ledger_schema
+import digest.store.schedule_schema  # noqa: F401  (and the scheduler's)
 import subscribers.schema  # noqa: F401  (the subscriber tables are on the same metadata)
 from digest.model import Article, RelatedRef
 from digest.sources.base import ParseOptions, RawDocument

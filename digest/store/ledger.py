@@ -317,8 +317,8 @@ class Ledger:
             select(
                 deliveries.c.status,
                 func.count(),
-                func.sum(_as_int(deliveries.c.uncertain)),
-                func.sum(_as_int(deliveries.c.due_at <= now)),
+                func.sum(one_if(deliveries.c.uncertain)),
+                func.sum(one_if(deliveries.c.due_at <= now)),
             )
             .where(deliveries.c.edition_id == edition_id)
             .group_by(deliveries.c.status)
@@ -391,7 +391,7 @@ def _values_key(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(value for name, value in row.items() if name != "b_id")
 
 
-def _as_int(condition: Any) -> Any:
+def one_if(condition: Any) -> Any:
     """1 where the condition holds, for summing (booleans do not sum on PostgreSQL)."""
     return case((condition, 1), else_=0)
 

@@ -1,0 +1,124 @@
+"""The ledger as ops and the dispatcher see it: every edition's counts, what is due, and
+the two moves an operator makes by hand (retry what failed, send the rest now). I/O.
+
+Kept apart from ``ledger.py``, whose statements are the send loop's own transitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, or_, select, update
+
+from digest.store.ledger import Counts, Status, one_if
+from digest.store.ledger_schema import deliveries
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LedgerOps:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def overview(self, edition_ids: Sequence[str] | None = None) -> dict[str, Counts]:
+        """Per-status counts of many editions in one query (all editions when None)."""
+        query = select(
+            deliveries.c.edition_id,
+            deliveries.c.status,
+            func.count(),
+            func.sum(one_if(deliveries.c.uncertain)),
+        ).group_by(deliveries.c.edition_id, deliveries.c.status)
+        if edition_ids is not None:
+            query = query.where(deliveries.c.edition_id.in_(list(edition_ids)))
+        tallies: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for edition_id, status, count, unsure in conn.execute(query):
+                tally = tallies.setdefault(edition_id, {})
+                tally[status] = int(count)
+                tally["uncertain"] = tally.get("uncertain", 0) + int(unsure or 0)
+        return {edition_id: _counts(tally) for edition_id, tally in tallies.items()}
+
+    def due_editions(self) -> list[str]:
+        """Editions with work now: pending rows that are due, or leases that ran out."""
+        now = self.clock()
+        query = (
+            select(deliveries.c.edition_id)
+            .where(
+                or_(
+                    (deliveries.c.status == Status.PENDING.value) & (deliveries.c.due_at <= now),
+                    (deliveries.c.status == Status.SENDING.value)
+                    & (deliveries.c.lease_until < now),
+                )
+            )
+            .distinct()
+            .order_by(deliveries.c.edition_id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending row falls due (the dispatcher sleeps until then)."""
+        query = select(func.min(deliveries.c.due_at)).where(
+            deliveries.c.status == Status.PENDING.value
+        )
+        with self.engine.connect() as conn:
+            moment = conn.execute(query).scalar()
+        if moment is None:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def retry_failed(self, edition_id: str) -> int:
+        """Failed rows back to pending, due now; the next send tries them again.
+
+        The provider's last message stays on the row until it is overwritten; a subscriber
+        suppressed since is still skipped, because the send loop checks each row's
+        subscriber when it claims it.
+        """
+        now = self.clock()
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.edition_id == edition_id)
+            .where(deliveries.c.status == Status.FAILED.value)
+            .values(
+                status=Status.PENDING.value,
+                due_at=now,
+                uncertain=False,
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(statement).rowcount)
+
+    def make_due_now(self, edition_id: str) -> int:
+        """Pending rows waiting for a subscriber's local hour become due now (send --now)."""
+        now = self.clock()
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.edition_id == edition_id)
+            .where(deliveries.c.status == Status.PENDING.value)
+            .where(deliveries.c.due_at > now)
+            .values(due_at=now, updated_at=now)
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(statement).rowcount)
+
+
+def _counts(tally: dict[str, int]) -> Counts:
+    statuses = [status.value for status in Status]
+    return Counts(
+        total=sum(tally.get(status, 0) for status in statuses),
+        pending=tally.get(Status.PENDING.value, 0),
+        sending=tally.get(Status.SENDING.value, 0),
+        sent=tally.get(Status.SENT.value, 0),
+        failed=tally.get(Status.FAILED.value, 0),
+        skipped=tally.get(Status.SKIPPED.value, 0),
+        uncertain=tally.get("uncertain", 0),
+    )

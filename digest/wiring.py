@@ -24,6 +24,7 @@ from digest.deliver.sender import Progress, Sender, SendOptions
 from digest.editions import Planner
 from digest.ingest import Ingestor
 from digest.newsletters import NewsletterConfig, load_newsletters
+from digest.ops import Operations
 from digest.render.copies import sender_domain, worst_case_values
 from digest.render.lint import Support, default_support_folder, load_support
 from digest.render.templates import TemplateSet
@@ -37,11 +38,19 @@ from digest.store.engine import create_store_engine
 from digest.store.events import EventStore
 from digest.store.fetch_state import FetchStateStore
 from digest.store.ledger import Ledger
+from digest.store.ledger_ops import LedgerOps
 from digest.store.migrate import ensure_current
 from digest.store.replay import ReplayGuard
+from digest.store.runs import ScheduleRuns
 from subscribers.links import SignedLinks
 from subscribers.store import SubscriberStore
 from subscribers.tokens import Tokens
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,24 @@ class Parts:
     def ledger(self) -> Ledger:
         return Ledger(self.engine)
 
+    def operations(self, config: NewsletterConfig, clock: Clock = utc_now) -> Operations:
+        """What ops see and steer, over this store and these newsletters.
+
+        ``clock`` is the time of every part inside (tests run a week on a frozen one).
+        """
+        return Operations(
+            config=config,
+            editions=self.editions,
+            ledger=Ledger(self.engine, clock),
+            ledger_ops=LedgerOps(self.engine, clock),
+            runs=ScheduleRuns(self.engine, clock),
+            planner=Planner(
+                articles=self.articles, editions=self.editions, config=config, clock=clock
+            ),
+            audience=self.subscribers,
+            clock=clock,
+        )
+
     def event_store(self) -> EventStore:
         """Provider events from webhooks, kept raw."""
         return EventStore(self.engine)
@@ -132,15 +159,23 @@ class Parts:
     def sender(
         self, renderer: EditionRenderer, provider: Provider, progress: Progress | None = None
     ) -> Sender:
-        options = SendOptions(
+        links = self.links(renderer.snapshot)
+        return Sender(
+            self.ledger(),
+            self.subscribers,
+            provider,
+            renderer,
+            links,
+            self.send_options(),
+            progress=progress,
+        )
+
+    def send_options(self) -> SendOptions:
+        return SendOptions(
             lease=timedelta(seconds=self.settings.send_lease_seconds),
             concurrency=self.settings.send_concurrency,
             pause_after_failures=self.settings.pause_after_failures,
             uncertain_policy=self.settings.uncertain_policy,
-        )
-        links = self.links(renderer.snapshot)
-        return Sender(
-            self.ledger(), self.subscribers, provider, renderer, links, options, progress=progress
         )
 
     def outbox(self) -> Outbox:
@@ -160,6 +195,7 @@ class Parts:
             client=client,
             options=self.parse_options(),
             policy=self.fetch_policy(),
+            alert_after_failures=self.settings.alert_feed_failures,
         )
 
 

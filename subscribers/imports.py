@@ -23,7 +23,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import islice
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from subscribers.store import SubscriberStore
 
 BATCH_SIZE = 1000
+Progress = Callable[[int, int], None]
 COLUMNS = ("email", "name", "sections", "timezone", "send_hour")
 EXPORTED = (  # the export's other columns: known, read past in silence on re-import
     "status",
@@ -125,10 +126,17 @@ def import_csv(
     newsletter: str,
     sections: Sequence[str],
     batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
 ) -> ImportOutcome:
-    """Import ``path`` into ``newsletter`` (whose sections are ``sections``), batch by batch."""
-    check_utf8(path)
+    """Import ``path`` into ``newsletter`` (whose sections are ``sections``), batch by batch.
+
+    ``progress`` hears (rows done, rows expected) after each batch. The expectation is the
+    file's line count, known from the UTF-8 check's pass, and may overcount when a quoted
+    cell spans lines; the last call gives the true total.
+    """
+    expected = max(check_utf8(path) - 1, 0)  # less the header line
     outcome = ImportOutcome()
+    done = 0
     with _open_text(path) as lines:
         header, rows = parse(lines, sections, str(path))
         outcome.ignored_columns = header.ignored
@@ -136,13 +144,22 @@ def import_csv(
             good = [row for row in batch if isinstance(row, ImportRow)]
             outcome.rejected.extend(row for row in batch if isinstance(row, Rejection))
             outcome.add(store.import_batch(newsletter, good, Source.IMPORT))
+            done += len(batch)
+            if progress is not None:
+                progress(done, max(expected, done))
+    if progress is not None:
+        progress(done, done)
     return outcome
 
 
-def check_utf8(path: Path) -> None:
-    """Refuse a file that is not UTF-8 before anything is written, naming its first bad line."""
+def check_utf8(path: Path) -> int:
+    """Refuse a file that is not UTF-8 before anything is written, naming its first bad line.
+
+    Returns the file's number of lines, counted on the way, for the import's progress.
+    """
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1
+    last = b""
     try:
         with path.open("rb") as raw:
             for chunk in iter(lambda: raw.read(1 << 20), b""):
@@ -154,8 +171,10 @@ def check_utf8(path: Path) -> None:
                         str(path), f"line {line} is not UTF-8 text ({exc.reason}); save as UTF-8"
                     ) from exc
                 line += chunk.count(b"\n")
+                last = chunk[-1:]
     except OSError as exc:
         raise SourceError(str(path), f"cannot read it ({exc.strerror}); check the path") from exc
+    return line - 1 if last in (b"\n", b"") else line
 
 
 def _open_text(path: Path) -> Any:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from sqlalchemy import Engine
 
 from digest.ingest import Ingestor
 from digest.sources.base import ParseOptions
-from digest.sources.fetch import FetchPolicy
+from digest.sources.fetch import FetchPolicy, Validators
 from digest.store.articles import ArticleStore
 from digest.store.fetch_state import FetchStateStore
 
@@ -173,3 +175,33 @@ def test_private_address_is_refused_by_default(
     (failure,) = report.failed_sources
     assert "DIGEST_ALLOW_PRIVATE_URLS" in failure.reason
     assert feed_server.requests == []
+
+
+class AlertTally:
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def count_alert(self, kind: str) -> None:
+        self.kinds.append(kind)
+
+
+def test_a_feed_that_keeps_failing_alerts_ops_and_a_success_resets_it(
+    engine: Engine, client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: every fetch is refused
+        probe.bind(("127.0.0.1", 0))
+        missing = f"http://127.0.0.1:{probe.getsockname()[1]}/feed"
+    tally = AlertTally()
+    for run in range(1, 4):
+        ingestor = make_ingestor(engine, client, allow_private=True)
+        ingestor.alerts = tally
+        report = ingestor.run([missing])
+        assert not report.ok
+        assert tally.kinds == (["feed_failing"] if run == 3 else [])
+    (record,) = [r for r in caplog.records if getattr(r, "alert", None) == "feed_failing"]
+    assert record.levelname == "ERROR"
+    assert "failed 3 fetches in a row" in record.getMessage()
+    state = FetchStateStore(engine)
+    assert state.record_failure(missing, "again", datetime.now(UTC)) == 4
+    state.save(missing, Validators(etag=None, last_modified=None), datetime.now(UTC))
+    assert state.record_failure(missing, "after a success", datetime.now(UTC)) == 1

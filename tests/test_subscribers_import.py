@@ -20,7 +20,7 @@ from digest.demo import DEMO_NEWSLETTERS
 from digest.errors import SourceError
 from digest.store.engine import create_store_engine
 from digest.store.migrate import upgrade
-from subscribers.imports import ImportOutcome, ImportRow, Rejection, import_csv, parse
+from subscribers.imports import BATCH_SIZE, ImportOutcome, ImportRow, Rejection, import_csv, parse
 from subscribers.model import Source, Status, Subscription, SubscriptionStatus
 from subscribers.schema import subscribers
 from subscribers.store import SubscriberStore
@@ -44,8 +44,10 @@ def people(engine: Engine) -> SubscriberStore:
     return SubscriberStore(engine, clock=StepClock())
 
 
-def imported(people: SubscriberStore, folder: Path, text: str, **options: int) -> ImportOutcome:
-    return import_csv(people, write(folder, text), "daily", SECTIONS, **options)
+def imported(
+    people: SubscriberStore, folder: Path, text: str, batch_size: int = BATCH_SIZE
+) -> ImportOutcome:
+    return import_csv(people, write(folder, text), "daily", SECTIONS, batch_size)
 
 
 def joined(people: SubscriberStore, subscriber_id: int) -> Subscription:

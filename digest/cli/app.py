@@ -16,6 +16,7 @@ import click
 import orjson
 
 from digest.errors import ConfigError, DigestError
+from digest.observe.logs import LogFormat, configure_logging
 from digest.settings import Settings, load_settings
 
 
@@ -46,7 +47,8 @@ def cli(ctx: click.Context, env_file: Path | None) -> None:
     def settings() -> Settings:
         if "settings" not in cache:
             cache["settings"] = load_settings(_env_file=env_file or Path(".env"))
-            _configure_logging(cache["settings"].log_level_number())
+            loaded = cache["settings"]
+            _configure_logging(loaded.log_level_number(), loaded.log_format)
         return cache["settings"]
 
     ctx.obj = {"settings": settings}
@@ -57,10 +59,8 @@ def cli(ctx: click.Context, env_file: Path | None) -> None:
 CHATTY_LIBRARIES = ("trafilatura", "htmldate", "courlan", "justext")
 
 
-def _configure_logging(level: int) -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(level: int, log_format: LogFormat) -> None:
+    configure_logging(level, log_format)
     quiet = level if level <= logging.DEBUG else logging.CRITICAL
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(quiet)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from digest.cli.app import cli, print_json, settings_of
+from digest.cli.progress import progress
 from digest.ingest import IngestReport
 from digest.wiring import build, http_client
 
@@ -28,8 +29,12 @@ def ingest(
       digest ingest --json ../shared/seed/ https://example.com/feed.xml
       digest ingest --section Science science-feed.xml
     """
-    with build(settings_of(ctx)) as parts, http_client(parts) as client:
-        report = parts.ingestor(client).run(sources, section=section)
+    with (
+        build(settings_of(ctx)) as parts,
+        http_client(parts) as client,
+        progress("documents ingested", None, enabled=not as_json) as shown,
+    ):
+        report = parts.ingestor(client).run(sources, section=section, progress=shown.update)
     if as_json:
         print_json(report.as_json())
     else:

@@ -18,6 +18,7 @@ import click
 import orjson
 
 from digest.cli.app import cli, print_json, settings_of
+from digest.cli.progress import progress
 from digest.errors import ConfigError, RefusedError
 from digest.newsletters import Newsletter
 from digest.wiring import Parts, build
@@ -80,7 +81,14 @@ def import_command(ctx: click.Context, file: Path, newsletter: str | None, as_js
     """
     with build(settings_of(ctx)) as parts:
         declared = chosen_newsletter(parts, newsletter)
-        outcome = import_csv(parts.subscribers, file, declared.name, declared.section_names)
+        with progress("rows imported", None, enabled=not as_json) as shown:
+            outcome = import_csv(
+                parts.subscribers,
+                file,
+                declared.name,
+                declared.section_names,
+                progress=shown.update,
+            )
     if outcome.ignored_columns:
         click.echo(f"note: ignored columns: {', '.join(outcome.ignored_columns)}", err=True)
     if as_json:

@@ -33,6 +33,10 @@ raised as ``ProviderConfigError``; the ``RetryExhausted`` that ends a call is ra
 the last httpx exception. ``HttpProvider`` is the base of the API providers: ``post`` is this
 transport's call plus the provider's ``parse``; a call whose retries ran out becomes
 ``Outcome.RETRY`` for each of its envelopes, so nothing unconfirmed is lost.
+
+An optional ``CallObserver`` hears of every attempt (the provider, the HTTP status or
+"error", the seconds it took): the metrics count calls by status code and time them, which
+is how ops see a provider throttling or failing before the ledger does.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from collections.abc import (
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -68,6 +72,15 @@ Sleep = Callable[[float], Awaitable[None]]
 UncertainPolicy = Literal["resend", "review"]
 Clock = Callable[[], float]
 T = TypeVar("T")
+TRANSPORT_ERROR = "error"
+"""The status an observer hears for an attempt that got no HTTP answer."""
+
+
+class CallObserver(Protocol):
+    """Told of each HTTP attempt: ``status`` is the code ("429") or ``TRANSPORT_ERROR``."""
+
+    def __call__(self, provider: str, status: str, seconds: float) -> None: ...
+
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """Answers that say "not now" rather than "no": retried. Any other 5xx is retried too."""
@@ -182,6 +195,7 @@ class Timing:
     sleep: Sleep = asyncio.sleep
     wall_clock: Clock = time.time  # for Retry-After dates and epoch reset times
     draw: Callable[[], float] = random.random  # jitter, in [0, 1)
+    stopwatch: Clock = time.perf_counter  # how long an attempt took, for the observer
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +227,7 @@ class Transport:
         backoff: Backoff | None = None,
         retry_uncertain: bool = False,
         timing: Timing | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.client = client
         self.provider = provider
@@ -221,6 +236,7 @@ class Transport:
         self.backoff = backoff or Backoff()
         self.retry_uncertain = retry_uncertain
         self.timing = timing or Timing()
+        self.observer = observer
 
     async def call(
         self,
@@ -252,7 +268,9 @@ class Transport:
             attempt += 1
             await self.rate_limit.acquire(cost)
             async with self.rate_limit.slot():
+                started = self.timing.stopwatch()
                 outcome = await self._attempt(method, url, content, data, files, sent_headers)
+                self._observe(outcome, self.timing.stopwatch() - started)
             if isinstance(outcome, httpx.Response):
                 response = outcome
                 self._note_budget(response)
@@ -315,6 +333,14 @@ class Transport:
         except httpx.HTTPError as exc:  # a proxy, a protocol or a decoding error: unknown
             reason = f"the call failed ({type(exc).__name__}: {exc})"
             return _Failure(reason, cause=exc, uncertain=True)
+
+    def _observe(self, outcome: httpx.Response | _Failure, seconds: float) -> None:
+        if self.observer is None:
+            return
+        if isinstance(outcome, httpx.Response):
+            self.observer(self.provider.lower(), str(outcome.status_code), seconds)
+        else:
+            self.observer(self.provider.lower(), TRANSPORT_ERROR, seconds)
 
     def _auth_error(self, response: httpx.Response) -> ProviderAuthError:
         return ProviderAuthError(

@@ -46,6 +46,7 @@ from digest.deliver.fields import (
 )
 from digest.deliver.http import (
     Backoff,
+    CallObserver,
     HttpCall,
     HttpProvider,
     RateLimit,
@@ -99,6 +100,7 @@ class MailgunProvider(HttpProvider):
         key_setting: str = KEY_SETTING,
         uncertain_policy: UncertainPolicy = "resend",
         timing: Timing | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         if not api_key:
             raise ProviderConfigError(f"{key_setting} is empty: set a Mailgun sending API key")
@@ -115,6 +117,7 @@ class MailgunProvider(HttpProvider):
                 backoff=backoff,
                 retry_uncertain=self.idempotent,
                 timing=timing,
+                observer=observer,
             ),
             uncertain_policy,
         )

@@ -36,6 +36,7 @@ from digest.deliver.base import Batch, Envelope, Outcome, Request, Result
 from digest.deliver.fields import edition_headers, personal_headers, recipient, sender
 from digest.deliver.http import (
     Backoff,
+    CallObserver,
     HttpCall,
     HttpProvider,
     RateLimit,
@@ -83,6 +84,7 @@ class PostmarkProvider(HttpProvider):
         key_setting: str = KEY_SETTING,
         uncertain_policy: UncertainPolicy = "resend",
         timing: Timing | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         if not server_token:
             raise ProviderConfigError(f"{key_setting} is empty: set Postmark's server API token")
@@ -99,6 +101,7 @@ class PostmarkProvider(HttpProvider):
                 backoff=backoff,
                 retry_uncertain=self.idempotent,
                 timing=timing,
+                observer=observer,
             ),
             uncertain_policy,
         )

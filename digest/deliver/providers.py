@@ -11,7 +11,7 @@ import httpx
 
 from digest.deliver import mailgun, postmark, resend, sendgrid
 from digest.deliver.base import Provider
-from digest.deliver.http import Backoff, RateLimit
+from digest.deliver.http import Backoff, CallObserver, RateLimit
 from digest.deliver.mailgun import MailgunProvider
 from digest.deliver.outbox import Outbox, OutboxProvider
 from digest.deliver.postmark import PostmarkProvider
@@ -38,7 +38,10 @@ def make_provider(
     client: httpx.AsyncClient,
     name: str | None = None,
     message_stream: str | None = None,
+    *,
+    observer: CallObserver | None = None,
 ) -> Provider:
+    """``observer`` (the metrics) hears every HTTP attempt; SMTP and the outbox make none."""
     chosen = name or settings.provider
     if chosen not in PROVIDERS:
         raise ProviderConfigError(
@@ -49,7 +52,7 @@ def make_provider(
         return OutboxProvider(Outbox(settings.outbox))
     if chosen == "smtp":
         return _smtp(settings)
-    return _api(settings, client, chosen, message_stream)
+    return _api(settings, client, chosen, message_stream, observer)
 
 
 def _smtp(settings: Settings) -> Provider:
@@ -66,7 +69,11 @@ def _smtp(settings: Settings) -> Provider:
 
 
 def _api(
-    settings: Settings, client: httpx.AsyncClient, name: str, message_stream: str | None
+    settings: Settings,
+    client: httpx.AsyncClient,
+    name: str,
+    message_stream: str | None,
+    observer: CallObserver | None,
 ) -> Provider:
     rate = RateLimit(settings.send_rate or DEFAULT_RATES[name], settings.send_calls)
     backoff = Backoff(
@@ -83,6 +90,7 @@ def _api(
             backoff=backoff,
             base_url=base or postmark.DEFAULT_BASE_URL,
             uncertain_policy=policy,
+            observer=observer,
         )
     if name == "sendgrid":
         return SendGridProvider(
@@ -92,6 +100,7 @@ def _api(
             backoff=backoff,
             base_url=base or sendgrid.DEFAULT_BASE_URL,
             uncertain_policy=policy,
+            observer=observer,
         )
     if name == "mailgun":
         return MailgunProvider(
@@ -103,6 +112,7 @@ def _api(
             backoff=backoff,
             base_url=base or mailgun.DEFAULT_BASE_URL,
             uncertain_policy=policy,
+            observer=observer,
         )
     return ResendProvider(
         client,
@@ -111,4 +121,5 @@ def _api(
         backoff=backoff,
         base_url=base or resend.DEFAULT_BASE_URL,
         uncertain_policy=policy,
+        observer=observer,
     )

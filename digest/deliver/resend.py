@@ -32,6 +32,7 @@ from digest.deliver.base import Batch, Envelope, Outcome, Request, Result
 from digest.deliver.fields import edition_headers, personal_headers, recipient, sender
 from digest.deliver.http import (
     Backoff,
+    CallObserver,
     HttpCall,
     HttpProvider,
     RateLimit,
@@ -74,6 +75,7 @@ class ResendProvider(HttpProvider):
         key_setting: str = KEY_SETTING,
         uncertain_policy: UncertainPolicy = "resend",
         timing: Timing | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         if not api_key:
             raise ProviderConfigError(f"{key_setting} is empty: set a Resend API key")
@@ -86,6 +88,7 @@ class ResendProvider(HttpProvider):
                 backoff=backoff,
                 retry_uncertain=self.idempotent,
                 timing=timing,
+                observer=observer,
             ),
             uncertain_policy,
         )

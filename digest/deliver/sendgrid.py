@@ -39,6 +39,7 @@ from digest.deliver.base import Batch, Envelope, Outcome, Request, Result
 from digest.deliver.fields import edition_headers, personal_headers, sender
 from digest.deliver.http import (
     Backoff,
+    CallObserver,
     HttpCall,
     HttpProvider,
     RateLimit,
@@ -82,6 +83,7 @@ class SendGridProvider(HttpProvider):
         key_setting: str = KEY_SETTING,
         uncertain_policy: UncertainPolicy = "resend",
         timing: Timing | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         if not api_key:
             raise ProviderConfigError(f"{key_setting} is empty: set a SendGrid API key")
@@ -94,6 +96,7 @@ class SendGridProvider(HttpProvider):
                 backoff=backoff,
                 retry_uncertain=self.idempotent,
                 timing=timing,
+                observer=observer,
             ),
             uncertain_policy,
         )

@@ -25,7 +25,12 @@ SQLITE_PRAGMAS = (
 
 
 def create_store_engine(url: str, **engine_options: Any) -> Engine:
-    """An engine for ``url``; for SQLite, the file's folder is created and WAL switched on."""
+    """An engine for ``url``; for SQLite, the file's folder is created and WAL switched on.
+
+    Statement parameters are kept out of SQLAlchemy's error messages (``hide_parameters``):
+    they hold subscribers' addresses, and those messages end up in logged tracebacks.
+    """
+    engine_options.setdefault("hide_parameters", True)
     try:
         parsed = make_url(url)
     except ArgumentError as exc:

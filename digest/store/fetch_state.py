@@ -26,10 +26,13 @@ class FetchStateStore:
         return Validators(etag=row.etag, last_modified=row.last_modified) if row else None
 
     def save(self, url: str, validators: Validators, fetched_at: datetime) -> None:
+        """A successful fetch: its validators, and the feed's run of failures is over."""
         values = {
             "etag": validators.etag,
             "last_modified": validators.last_modified,
             "fetched_at": fetched_at,
+            "failures": 0,
+            "last_error": None,
         }
         with self.engine.begin() as conn:
             updated = conn.execute(
@@ -37,3 +40,22 @@ class FetchStateStore:
             )
             if updated.rowcount == 0:
                 conn.execute(fetch_state.insert().values(url=url, **values))
+
+    def record_failure(self, url: str, reason: str, failed_at: datetime) -> int:
+        """A failed fetch; how many in a row the URL has failed now (ops alert on a run)."""
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                fetch_state.update()
+                .where(fetch_state.c.url == url)
+                .values(failures=fetch_state.c.failures + 1, last_error=reason)
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    fetch_state.insert().values(
+                        url=url, fetched_at=failed_at, failures=1, last_error=reason
+                    )
+                )
+            count = conn.execute(
+                select(fetch_state.c.failures).where(fetch_state.c.url == url)
+            ).scalar_one()
+        return int(count)

@@ -170,4 +170,8 @@ fetch_state = Table(
     Column("etag", Text),
     Column("last_modified", Text),
     Column("fetched_at", UTCDateTime, nullable=False),
+    # fetches failed in a row since the last success, and the last one's reason: ops are
+    # alerted when a feed keeps failing (DIGEST_ALERT_FEED_FAILURES)
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
 )

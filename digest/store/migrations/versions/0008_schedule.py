@@ -1,4 +1,4 @@
-"""The scheduler's record of each slot, and newsletters paused by ops.
+"""The scheduler's record of each slot, newsletters paused by ops, and failing feeds.
 
 Revision ID: 0008
 Revises: 0007
@@ -38,8 +38,14 @@ def upgrade() -> None:
         sa.Column("updated_at", UTC_TIME, nullable=False),
         sa.PrimaryKeyConstraint("newsletter", name="pk_newsletter_states"),
     )
+    with op.batch_alter_table("fetch_state") as batch:
+        batch.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("last_error", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("fetch_state") as batch:
+        batch.drop_column("last_error")
+        batch.drop_column("failures")
     op.drop_table("newsletter_states")
     op.drop_table("slot_runs")

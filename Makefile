@@ -57,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/subscriber_import.py
 
 clean:
-	rm -rf $(VENV) node_modules data test-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules data test-output .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -23,7 +23,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from digest.web import confirm, health, preferences, subscribe, unsubscribe, view, webhooks
+from digest.observe.metrics import Metrics
+from digest.observe.store_metrics import StoreMetricsSource
+from digest.web import (
+    api,
+    confirm,
+    health,
+    metrics,
+    preferences,
+    subscribe,
+    unsubscribe,
+    view,
+    webhooks,
+)
 from digest.web.mailer import Mailer
 from digest.web.pages import Pages, root_of
 from digest.web.ratelimit import Limits, RateLimiter
@@ -75,7 +87,9 @@ def create_app(parts: Parts, limits: Limits | None = None) -> FastAPI:
     )
     app.state.site = site
     app.state.webhooks = webhooks.build_webhooks(parts)
-    for module in (health, subscribe, confirm, unsubscribe, preferences, view, webhooks):
+    app.state.metrics = Metrics(StoreMetricsSource(parts.engine))
+    routers = (health, metrics, subscribe, confirm, unsubscribe, preferences, view, webhooks, api)
+    for module in routers:
         app.include_router(module.router)
     app.add_api_route("/site.css", _stylesheet, methods=["GET"], include_in_schema=False)
     _add_error_pages(app)

@@ -49,7 +49,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -294,6 +294,10 @@ class SingleMessagePostmark(PostmarkProvider):
             )
             for envelope in batch.envelopes
         ]
+
+    def requests(self, batch: Batch) -> Iterator[Request]:
+        """``build``'s calls: the batch adapter's lazy calls would be batch-shaped."""
+        return iter(self.build(batch))
 
     def parse(self, response: httpx.Response, request: Request) -> list[Result]:
         body = response_json(response)

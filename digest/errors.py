@@ -20,7 +20,9 @@ first caught, with ``raise ... from exc`` so the cause stays visible in tracebac
     ├── WebhookError           a provider's webhook request cannot be taken
     │   ├── WebhookAuthError       its credentials or signature do not check out (401)
     │   └── MalformedWebhook       verified, but its body is not the provider's shape (400)
-    ├── RefusedError           a subscriber change the rules forbid (a suppressed address)
+    ├── RefusedError           a subscriber change the rules forbid (a suppressed address),
+    │                          or an operation the state forbids (sending a paused newsletter)
+    ├── NotFoundError          no newsletter or edition by the name or id given
     └── StoreError             the database could not be opened or migrated
 
 Messages say what happened and what to do, naming the setting, file, line or URL.
@@ -101,6 +103,10 @@ class ProviderAuthError(DeliveryError):
 
 class ProviderConfigError(DeliveryError):
     """A setting the chosen provider needs is missing or malformed; nothing was claimed."""
+
+
+class NotFoundError(DigestError):
+    """No newsletter or edition answers to the name or id given (the API answers 404)."""
 
 
 class StoreError(DigestError):

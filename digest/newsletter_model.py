@@ -125,9 +125,12 @@ class NewsletterConfig:
         return tuple(newsletter.name for newsletter in self.newsletters)
 
     def get(self, name: str) -> Newsletter:
-        for newsletter in self.newsletters:
-            if newsletter.name == name:
-                return newsletter
+        found = self.get_or_none(name)
+        if found is not None:
+            return found
         raise ConfigError(
             f"no newsletter named {name!r} in {self.path}; declared: {', '.join(self.names)}"
         )
+
+    def get_or_none(self, name: str) -> Newsletter | None:
+        return next((n for n in self.newsletters if n.name == name), None)

@@ -29,14 +29,25 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
 from digest.errors import ConfigError
 
-if TYPE_CHECKING:
-    from digest.newsletters import Newsletter
+
+class Cadenced(Protocol):
+    """What slot arithmetic needs of a newsletter (the scheduler's trigger has only this)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def cadence(self) -> str: ...
+
+    @property
+    def zone(self) -> tzinfo: ...
+
 
 LOOK_BACK_LIMIT = timedelta(days=400)
 """How far back ``slot_at_or_before`` searches before deciding the cadence never fires."""
@@ -130,7 +141,7 @@ def _weekday_number(text: str) -> int:
     raise ValueError(f"invalid day of the week {text!r}; use 0-7 or sun-sat")
 
 
-def slot_at_or_before(newsletter: Newsletter, moment: datetime) -> datetime:
+def slot_at_or_before(newsletter: Cadenced, moment: datetime) -> datetime:
     """The newsletter's latest slot at or before ``moment`` (aware), in UTC."""
     moment = _utc(moment, "moment")
     zone = newsletter.zone
@@ -156,7 +167,7 @@ def slot_at_or_before(newsletter: Newsletter, moment: datetime) -> datetime:
         look_back = min(look_back * 2, LOOK_BACK_LIMIT)
 
 
-def next_slot(newsletter: Newsletter, after: datetime) -> datetime:
+def next_slot(newsletter: Cadenced, after: datetime) -> datetime:
     """The newsletter's first slot strictly after ``after`` (aware), in UTC."""
     after = _utc(after, "after")
     zone = newsletter.zone
@@ -180,7 +191,7 @@ def next_slot(newsletter: Newsletter, after: datetime) -> datetime:
     return best
 
 
-def upcoming_slots(newsletter: Newsletter, after: datetime, count: int) -> list[datetime]:
+def upcoming_slots(newsletter: Cadenced, after: datetime, count: int) -> list[datetime]:
     """The newsletter's next ``count`` slots strictly after ``after``, in UTC, ascending."""
     slots: list[datetime] = []
     moment = after
@@ -190,7 +201,7 @@ def upcoming_slots(newsletter: Newsletter, after: datetime, count: int) -> list[
     return slots
 
 
-def _wall_trigger(newsletter: Newsletter) -> CronTrigger:
+def _wall_trigger(newsletter: Cadenced) -> CronTrigger:
     try:
         return cadence_trigger(newsletter.cadence)
     except ValueError as exc:  # the loader validates cadences; this guards hand-built ones

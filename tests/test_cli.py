@@ -20,7 +20,8 @@ from digest.store.migrate import head_revision
 
 COMMANDS = [
     ["ingest"], ["articles"], ["db"], ["db", "upgrade"], ["db", "current"], ["demo"],
-    ["newsletters"], ["plan"], ["preview"], ["check"], ["send"], ["serve"],
+    ["newsletters"], ["plan"], ["preview"], ["check"], ["send"], ["serve"], ["run"],
+    ["schedule"], ["editions"], ["edition", "show"], ["pause"], ["resume"], ["retry-failed"],
 ]  # fmt: skip
 
 

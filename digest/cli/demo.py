@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 
 import click
 
@@ -12,10 +12,13 @@ from digest.cli.app import cli, settings_of
 from digest.cli.editions import print_plan
 from digest.cli.ingest import print_report
 from digest.cli.preview import SAMPLE, print_preview, write_preview
-from digest.deliver.enroll import enroll
 from digest.deliver.outbox import OutboxProvider
 from digest.deliver.sender import SendReport
 from digest.demo import DEMO_NEWSLETTER, DEMO_NEWSLETTERS, DEMO_SUBSCRIBERS, write_corpus
+from digest.errors import PlanningError
+from digest.newsletters import NewsletterConfig
+from digest.runner import build_runner
+from digest.slots import slot_at_or_before
 from digest.store.editions import Edition
 from digest.wiring import Parts, build, http_client
 from subscribers.imports import import_csv
@@ -43,12 +46,11 @@ def demo(ctx: click.Context) -> None:
         print_report(report)
         stored = parts.articles.list_articles()
         config = parts.newsletters(DEMO_NEWSLETTERS)
-        edition = parts.planner(config).plan(DEMO_NEWSLETTER)
-        folder = settings.data_dir / "preview" / edition.id
-        preview, copy = write_preview(parts, edition, SAMPLE, folder)
         sections = config.get(DEMO_NEWSLETTER).section_names
         readers = import_csv(parts.subscribers, DEMO_SUBSCRIBERS, DEMO_NEWSLETTER, sections)
-        sent = _send_through_outbox(parts, edition)
+        edition, sent = asyncio.run(_run_scheduler_path(parts, config))
+        folder = settings.data_dir / "preview" / edition.id
+        preview, copy = write_preview(parts, edition, SAMPLE, folder)
     resolved = sum(1 for a in stored for r in a.related if r.target_id)
     total_refs = sum(len(a.related) for a in stored)
     per_section = Counter(a.section for a in stored)
@@ -68,7 +70,7 @@ def demo(ctx: click.Context) -> None:
         f"\n{readers.added} demo subscribers imported ({readers.unchanged} already there). "
         f"Sent {counts.sent} messages through the outbox into {settings.outbox}; "
         f"{counts.pending} more are due later at their readers' local hour "
-        f"(`digest send --edition {edition.id}` delivers them when due), "
+        f"(`digest run` delivers them when due), "
         f"{counts.skipped} skipped."
     )
     click.echo(
@@ -78,8 +80,22 @@ def demo(ctx: click.Context) -> None:
     ctx.exit(0 if report.ok else 1)
 
 
-def _send_through_outbox(parts: Parts, edition: Edition) -> SendReport:
-    """The demo always delivers into the outbox, whatever DIGEST_PROVIDER says."""
-    renderer = parts.renderer(parts.templates(), edition.snapshot)
-    enroll(parts.ledger(), parts.subscribers, edition.snapshot)
-    return asyncio.run(parts.sender(renderer, OutboxProvider(parts.outbox())).run())
+async def _run_scheduler_path(parts: Parts, config: NewsletterConfig) -> tuple[Edition, SendReport]:
+    """What `digest run` does when the demo newsletter's slot fires, once.
+
+    The slot job plans the current slot and enrols the readers (each due at their local
+    hour); one dispatch pass sends what is due. Delivery always goes to the outbox here,
+    whatever DIGEST_PROVIDER says.
+    """
+    outbox = OutboxProvider(parts.outbox())
+    runner = build_runner(parts, config, lambda _edition: outbox, asyncio.Event())
+    slot = slot_at_or_before(config.get(DEMO_NEWSLETTER), datetime.now(UTC))
+    run = await asyncio.to_thread(runner.keeper.plan_slot, DEMO_NEWSLETTER, slot)
+    if run is None or run.edition_id is None:
+        raise PlanningError(f"the demo slot {slot.isoformat()} was not planned: {run}")
+    edition = parts.editions.get_by_id(run.edition_id)
+    assert edition is not None
+    reports = await runner.dispatcher.dispatch_once()
+    mine = [report for report in reports if report.edition_id == edition.id]
+    counts = mine[0].counts if mine else parts.ledger().counts(edition.id)
+    return edition, SendReport(edition.id, counts, mine[0].seconds if mine else 0.0)

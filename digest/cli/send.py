@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections import Counter
+from collections.abc import Callable
 
 import click
 import httpx
 
 from digest.cli.app import cli, print_json, settings_of
+from digest.cli.progress import Display, progress
 from digest.deliver.base import Provider
 from digest.deliver.enroll import enroll
 from digest.deliver.providers import http_client, make_provider
 from digest.deliver.sender import Sender, SendReport
 from digest.errors import PlanningError
+from digest.ops import Operations
 from digest.render.variants import EditionRenderer
 from digest.store.editions import Edition
 from digest.store.ledger import Counts
@@ -27,6 +29,11 @@ from digest.wiring import Parts, build
     "--edition", "edition_id", metavar="ID", help="Send this edition (else the current one)."
 )
 @click.option("--provider", metavar="NAME", help="Override DIGEST_PROVIDER for this run.")
+@click.option(
+    "--now",
+    is_flag=True,
+    help="Make every pending delivery due now, local hours or not (ops sending by hand).",
+)
 @click.option("--dry-run", is_flag=True, help="Enrol and render, claim and send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 @click.pass_context
@@ -35,6 +42,7 @@ def send(
     newsletter: str | None,
     edition_id: str | None,
     provider: str | None,
+    now: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -47,25 +55,31 @@ def send(
     \b
     Example:
       digest send daily
+      digest send daily --now
       digest send --edition 2b9caaefc3c2fa93 --provider outbox --json
     """
     if (newsletter is None) == (edition_id is None):
         raise click.UsageError("name a NEWSLETTER or give --edition ID (one of the two)")
     settings = settings_of(ctx)
     with build(settings) as parts:
-        edition = _edition(parts, newsletter, edition_id)
+        ops = parts.operations(parts.newsletters())
+        edition = _edition(parts, ops, newsletter, edition_id)
         stream = parts.newsletters().get(edition.newsletter).message_stream
         client = http_client(settings)
         chosen = make_provider(settings, client, provider, stream)  # a bad setting stops us here
         renderer = parts.renderer(parts.templates(), edition.snapshot)
         enroll(parts.ledger(), parts.subscribers, edition.snapshot)
+        if now and not dry_run:
+            ops.ledger_ops.make_due_now(edition.id)
         if edition.empty or dry_run:
             report = SendReport(edition.id, parts.ledger().counts(edition.id), 0.0)
             if dry_run and not edition.empty:
                 _describe_dry_run(parts, renderer, report.counts)
         else:
-            sender = parts.sender(renderer, chosen, progress=None if as_json else _progress)
-            report = asyncio.run(_run(sender, chosen, client))
+            with progress("recipients done", None, enabled=not as_json) as shown:
+                sender = parts.sender(renderer, chosen, progress=_counting(shown))
+                sender.paused_check = lambda: ops.paused_reason(edition)
+                report = asyncio.run(_run(sender, chosen, client))
     if as_json:
         print_json(report.as_json())
     else:
@@ -83,26 +97,25 @@ async def _run(sender: Sender, provider: Provider, client: httpx.AsyncClient) ->
         await client.aclose()
 
 
-def _edition(parts: Parts, newsletter: str | None, edition_id: str | None) -> Edition:
+def _edition(
+    parts: Parts, ops: Operations, newsletter: str | None, edition_id: str | None
+) -> Edition:
     if edition_id is not None:
         found = parts.editions.get_by_id(edition_id)
         if found is None:
             raise PlanningError(f"no edition {edition_id}; `digest editions` lists them")
         return found
     assert newsletter is not None
-    config = parts.newsletters()
-    return parts.planner(config).plan(config.get(newsletter).name)
+    return ops.planner.plan(ops.config.get(newsletter).name)  # enrolled below, once
 
 
-def _progress(counts: Counts) -> None:
-    done = counts.sent + counts.failed + counts.skipped
-    line = (
-        f"\rsent {counts.sent}, failed {counts.failed}, skipped {counts.skipped} of {counts.total}"
-    )
-    if sys.stderr.isatty():
-        click.echo(line, nl=False, err=True)
-    elif done == counts.total:
-        click.echo(line.strip(), err=True)
+def _counting(shown: Display) -> Callable[[Counts], None]:
+    """Progress in recipients done (sent, failed or skipped) of the edition's total."""
+
+    def update(counts: Counts) -> None:
+        shown.update(counts.sent + counts.failed + counts.skipped, counts.total)
+
+    return update
 
 
 def _describe_dry_run(parts: Parts, renderer: EditionRenderer, counts: Counts) -> None:

@@ -102,6 +102,10 @@ class Sender:
     options: SendOptions = SendOptions()
     clock: Clock = utc_now
     progress: Progress | None = None
+    stop: asyncio.Event | None = None
+    """Set (by SIGTERM in ``digest run``): claim nothing more, finish the batches in flight."""
+    paused_check: Callable[[], str | None] | None = None
+    """Why the edition may not send now, asked before every claim (default: its own pause)."""
 
     def __post_init__(self) -> None:
         self.owner = worker_name()
@@ -113,8 +117,7 @@ class Sender:
 
     async def run(self) -> SendReport:
         started = self.clock()
-        state = await asyncio.to_thread(self.ledger.state, self.edition_id)
-        paused = state.reason if state.paused else None
+        paused = await asyncio.to_thread(self._paused_reason)
         if paused is None:
             try:
                 await self._recover()
@@ -146,7 +149,10 @@ class Sender:
     async def _send_due(self) -> None:
         in_flight: set[asyncio.Task[None]] = set()
         try:
-            while True:
+            while self.stop is None or not self.stop.is_set():
+                reason = await asyncio.to_thread(self._paused_reason)
+                if reason is not None:  # ops paused it (or its newsletter) while it was sending
+                    raise EditionPaused(reason)
                 claimed = await asyncio.to_thread(
                     self.ledger.claim,
                     self.edition_id,
@@ -170,6 +176,12 @@ class Sender:
                 stops = [r for r in results if isinstance(r, BaseException)]
                 if stops:
                     raise stops[0]
+
+    def _paused_reason(self) -> str | None:
+        if self.paused_check is not None:
+            return self.paused_check()
+        state = self.ledger.state(self.edition_id)
+        return (state.reason or "paused") if state.paused else None
 
     async def _send_claimed(self, claimed: Sequence[Claimed]) -> None:
         ids = [row.subscriber_id for row in claimed]

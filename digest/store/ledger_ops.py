@@ -68,10 +68,8 @@ class LedgerOps:
             deliveries.c.status == Status.PENDING.value
         )
         with self.engine.connect() as conn:
-            moment = conn.execute(query).scalar()
-        if moment is None:
-            return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            moment: datetime | None = conn.execute(query).scalar()
+        return moment
 
     def retry_failed(self, edition_id: str) -> int:
         """Failed rows back to pending, due now; the next send tries them again.

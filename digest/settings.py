@@ -198,6 +198,16 @@ class Settings(BaseSettings):
         default="auto",
         description="Log lines as JSON objects or text; auto: JSON unless stderr is a terminal.",
     )
+    editors: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON {name: password hash} of editor accounts (`digest editors hash`).",
+    )
+    session_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 30,
+        description="Hours an editor's login lasts.",
+    )
     api_token: str | None = Field(
         default=None,
         min_length=16,

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from conftest import BASE_URL, TEST_DATA
 from sqlalchemy import Connection, Engine
 
+import digest.store.editorial_schema
 import digest.store.ledger_schema
 import digest.store.schedule_schema  # noqa: F401  (and the scheduler's)
 import subscribers.schema  # noqa: F401  (the subscriber tables are on the same metadata)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 # imported for their side effect: each registers its tables on the one metadata
+import digest.store.editorial_schema
 import digest.store.ledger_schema
 import digest.store.schedule_schema  # noqa: F401
 import subscribers.schema  # noqa: F401  (registers the subscriber tables on the metadata)

@@ -7,8 +7,6 @@ without trusting the sender's address.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from digest.render.personal import PersonalLinks, Recipient
 from subscribers.tokens import Purpose, Tokens
 
@@ -22,10 +20,8 @@ class SignedLinks:
     def personal_links(
         self, recipient: Recipient, newsletter: str, edition_id: str
     ) -> PersonalLinks:
-        subscriber = int(recipient.id)
-        unsubscribe = self.tokens.make(Purpose.UNSUBSCRIBE, subscriber, newsletter)
-        preferences = self.tokens.make(Purpose.PREFERENCES, subscriber, newsletter)
-        view = self.tokens.make(Purpose.VIEW, subscriber, newsletter, edition_id)
+        tokens = self.tokens.make_personal(int(recipient.id), newsletter, edition_id)
+        unsubscribe, preferences, view = tokens
         return PersonalLinks(
             unsubscribe_url=f"{self.public_url}/unsubscribe/{unsubscribe}",
             preferences_url=f"{self.public_url}/preferences/{preferences}",
@@ -49,4 +45,5 @@ class SignedLinks:
     def _mailto(self, unsubscribe_token: str) -> str | None:
         if not self.mailbox:
             return None
-        return f"mailto:{self.mailbox}?subject={quote('unsubscribe ' + unsubscribe_token)}"
+        # a token is base64url and dots, which quote() leaves alone: only the space needs it
+        return f"mailto:{self.mailbox}?subject=unsubscribe%20{unsubscribe_token}"

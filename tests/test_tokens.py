@@ -77,3 +77,16 @@ def test_a_stamped_token_is_the_same_every_time_and_ages_from_its_stamp() -> Non
     with pytest.raises(BadToken) as expired:
         late.read(first, Purpose.PREFERENCES)
     assert expired.value.expired
+
+
+def test_an_editions_three_tokens_at_once_are_the_ones_make_gives() -> None:
+    tokens = Tokens(SECRET, clock=lambda: WHEN)
+    together = tokens.make_personal(42, "daily", "2b9caaefc3c2fa93")
+    apart = (
+        tokens.make(Purpose.UNSUBSCRIBE, 42, "daily"),
+        tokens.make(Purpose.PREFERENCES, 42, "daily"),
+        tokens.make(Purpose.VIEW, 42, "daily", "2b9caaefc3c2fa93"),
+    )
+    assert together == apart
+    assert together[0] == reference(Purpose.UNSUBSCRIBE, [42, "daily"], [SECRET])
+    assert tokens.read(together[2], Purpose.VIEW).edition_id == "2b9caaefc3c2fa93"

@@ -208,7 +208,7 @@ class Sender:
         self, claimed: Sequence[Claimed], members: Mapping[int, AudienceMember]
     ) -> tuple[list[Batch], list[tuple[int, str]]]:
         skipped: list[tuple[int, str]] = []
-        groups: dict[tuple[str, ...], tuple[Variant, list[Envelope]]] = {}
+        groups: dict[tuple[str, ...], tuple[Variant, str, list[Envelope]]] = {}
         key = claimed[0].batch_key
         for row in claimed:
             member = members.get(row.subscriber_id)
@@ -219,18 +219,20 @@ class Sender:
             if variant is None:
                 skipped.append((row.id, "none of their sections is in this edition"))
                 continue
-            group = groups.setdefault(variant.sections, (variant, []))
-            group[1].append(self._envelope(row, member, _variant_key(key, variant)))
+            group = groups.get(variant.sections)
+            if group is None:
+                group = groups[variant.sections] = (variant, _variant_key(key, variant), [])
+            group[2].append(self._envelope(row, member, group[1]))
         now = self.clock()
         batches = [
             Batch(
-                key=_variant_key(key, variant),
+                key=batch_key,
                 headers=edition_headers(self.renderer.snapshot, variant.subject),
                 variant=variant,
                 envelopes=envelopes,
                 date=now,
             )
-            for variant, envelopes in groups.values()
+            for variant, batch_key, envelopes in groups.values()
         ]
         return batches, skipped
 

@@ -64,6 +64,9 @@ class EditionRenderer:
     options: RenderOptions
     worst_case: Mapping[str, str]
     _cache: dict[tuple[str, ...], Variant] = field(default_factory=dict, init=False)
+    _chosen: dict[tuple[str, ...] | None, Variant | None] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @property
     def compiled(self) -> int:
@@ -72,12 +75,18 @@ class EditionRenderer:
 
     def variant(self, wanted: Sequence[str] | None) -> Variant | None:
         """The variant for a subscriber's chosen sections; None when none has articles."""
+        # asked for every recipient: a subscriber's choice maps to its variant once
+        choice = None if wanted is None else tuple(wanted)
+        if choice in self._chosen:
+            return self._chosen[choice]
         sections = variant_sections(self.snapshot, wanted)
-        if not sections:
-            return None
-        if sections not in self._cache:
-            self._cache[sections] = self._render(sections)
-        return self._cache[sections]
+        found = None
+        if sections:
+            if sections not in self._cache:
+                self._cache[sections] = self._render(sections)
+            found = self._cache[sections]
+        self._chosen[choice] = found
+        return found
 
     def _render(self, sections: tuple[str, ...]) -> Variant:
         patterns = self._patterns(sections)

@@ -156,6 +156,24 @@ def read_text(
     return value.strip() if not allow_empty else value
 
 
+def read_choice(table: Table, key: str, *, choices: tuple[str, ...], default: str) -> str:
+    """One of a few fixed strings; the default when absent (or after recording a problem)."""
+    if not table.has(key):
+        return default
+    value = table.get(key)
+    if isinstance(value, str) and value in choices:
+        return value
+    close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    allowed = ", ".join(f'"{choice}"' for choice in choices)
+    table.fail(
+        key,
+        f"must be one of {allowed}, got {found_instead(value)}; {hint}write e.g."
+        f' {key} = "{default}"',
+    )
+    return default
+
+
 def read_integer(table: Table, key: str, *, default: int | None, low: int, high: int) -> int | None:
     if not table.has(key):
         return default

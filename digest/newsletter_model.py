@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from digest.errors import ConfigError
@@ -19,6 +20,12 @@ DEFAULT_MAXIMUM = 5
 DEFAULT_WINDOW_DAYS = 7
 DEFAULT_GRACE_MINUTES = 60
 DEFAULT_MAX_AGE_DAYS = 365
+DEFAULT_APPROVAL_DEADLINE_MINUTES = 60
+
+Approval = Literal["none", "wait", "deadline"]
+APPROVALS: tuple[Approval, ...] = ("none", "wait", "deadline")
+"""Whether an edition needs an editor's approval to go out: no; yes, waiting as long as it
+takes; or yes, until a deadline after the slot, when it goes out anyway."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ class Newsletter:
     utm: Mapping[str, str] | None = None
     weekly_rollup: str | None = None  # crontab of a weekly roll-up subscribers may choose
     message_stream: str | None = None  # Postmark's stream for this newsletter
+    approval: Approval = "none"
+    approval_deadline_minutes: int = DEFAULT_APPROVAL_DEADLINE_MINUTES
     sections: tuple[SectionConfig, ...]
 
     @property
@@ -91,6 +100,11 @@ class Newsletter:
     @property
     def grace(self) -> timedelta:
         return timedelta(minutes=self.grace_minutes)
+
+    @property
+    def approval_deadline(self) -> timedelta:
+        """How long after the slot an unapproved edition waits (with ``approval = "deadline"``)."""
+        return timedelta(minutes=self.approval_deadline_minutes)
 
     @property
     def section_names(self) -> tuple[str, ...]:

@@ -22,18 +22,22 @@ from digest.config_checks import (
     found_instead,
     kind_of,
     read_boolean,
+    read_choice,
     read_integer,
     read_subtable,
     read_table_list,
     read_text,
 )
 from digest.newsletter_model import (
+    APPROVALS,
+    DEFAULT_APPROVAL_DEADLINE_MINUTES,
     DEFAULT_GRACE_MINUTES,
     DEFAULT_MAX_AGE_DAYS,
     DEFAULT_MAXIMUM,
     DEFAULT_SUBJECT,
     DEFAULT_TEMPLATE,
     DEFAULT_WINDOW_DAYS,
+    Approval,
     Evergreen,
     Newsletter,
     NewsletterConfig,
@@ -65,6 +69,8 @@ _NEWSLETTER_KEYS = (
     "utm",
     "weekly_rollup",
     "message_stream",
+    "approval",
+    "approval_deadline_minutes",
     "sections",
 )
 _EVERGREEN_KEYS = ("minimum", "max_age_days")
@@ -246,6 +252,7 @@ def _read_newsletter(
     utm = _utm(table, name) if table.has("utm") else None
     weekly_rollup = _cadence(table, "weekly_rollup", required=False)
     message_stream = read_text(table, "message_stream", example='"broadcast"', required=False)
+    approval, deadline = _approval(table)
     sections = _sections(table, publication, evergreen)
 
     if (
@@ -276,6 +283,8 @@ def _read_newsletter(
         utm=utm,
         weekly_rollup=weekly_rollup,
         message_stream=message_stream,
+        approval=approval,
+        approval_deadline_minutes=deadline,
         sections=sections,
     )
 
@@ -283,6 +292,26 @@ def _read_newsletter(
 def _given(value: T | None) -> T:
     assert value is not None
     return value
+
+
+def _approval(table: Table) -> tuple[Approval, int]:
+    """Whether editions wait for an editor's approval, and the deadline's minutes."""
+    chosen = read_choice(table, "approval", choices=APPROVALS, default="none")
+    # the Literal back from the tuple it was checked against
+    approval: Approval = next((c for c in APPROVALS if c == chosen), "none")
+    deadline = read_integer(
+        table,
+        "approval_deadline_minutes",
+        default=DEFAULT_APPROVAL_DEADLINE_MINUTES,
+        low=0,
+        high=10080,
+    )
+    if table.has("approval_deadline_minutes") and approval != "deadline":
+        table.fail(
+            "approval_deadline_minutes",
+            'has no effect unless approval = "deadline"; set that or remove the deadline',
+        )
+    return approval, _given(deadline)
 
 
 def _email(table: Table, key: str, *, required: bool) -> str | None:

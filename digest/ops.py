@@ -10,25 +10,36 @@ Pausing a newsletter stops new slots from being planned (they are recorded as sk
 and stops its editions from claiming rows; pausing an edition stops that edition only.
 Resuming never re-sends: the ledger moves only pending rows, and a resumed edition
 carries on with the rows still pending.
+
+Editors' moves live here too, because they change what may send: pins and drops re-plan a
+slot's planned edition (and bring its ledger rows in line with the new sections), and a
+newsletter may require an editor's approval before its edition goes out (``approval =
+"wait"``, or ``"deadline"``: at most ``approval_deadline_minutes`` after the slot).
+Approval gates the start of sending only: once a delivery has left pending, the edition
+carries on whatever happens to its approval.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from digest.deliver.enroll import AudienceSource, enroll
+from digest.deliver.enroll import AudienceSource, enroll, reconsider
 from digest.deliver.sender import Audience as ReceivingCheck
 from digest.editions import Planner
 from digest.errors import NotFoundError, RefusedError
 from digest.newsletters import Newsletter, NewsletterConfig
-from digest.slots import upcoming_slots
+from digest.slots import slot_at_or_before, upcoming_slots
 from digest.store.editions import Edition, EditionStore
 from digest.store.ledger import Counts, EditionState, Ledger
 from digest.store.ledger_ops import LedgerOps
-from digest.store.runs import NewsletterState, ScheduleRuns, SlotRun
+from digest.store.overrides import EditorialStore
+from digest.store.runs import NewsletterState, ScheduleRuns, SlotOutcome, SlotRun
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 NEXT_SLOTS = 3
@@ -51,7 +62,9 @@ class Operations:
     runs: ScheduleRuns
     planner: Planner
     audience: Audience
+    editorial: EditorialStore
     clock: Clock = utc_now
+    _went_unapproved: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     # -- seeing -----------------------------------------------------------------------------
 
@@ -174,14 +187,151 @@ class Operations:
         return self.ledger_ops.retry_failed(edition_id)
 
     def paused_reason(self, edition: Edition) -> str | None:
-        """Why an edition may not send now (its own pause or its newsletter's), or None."""
+        """Why an edition may not send now, or None: its own pause or its newsletter's, a
+        re-plan since ``edition`` was read, or an editor's approval still missing."""
         state = self.ledger.state(edition.id)
         if state.paused:
             return state.reason or "paused"
         newsletter = self.runs.newsletter_state(edition.newsletter)
         if newsletter.paused:
             return f"newsletter {edition.newsletter} is paused: {newsletter.reason or 'by ops'}"
-        return None
+        if self.editions.planned_at(edition.id) not in (None, edition.planned_at):
+            # a send loop holding the old plan must not send it: the next pass reads the new
+            return f"edition {edition.id} was re-planned since this send read it"
+        return self._awaiting_approval(edition, sending=True)
+
+    # -- editors ----------------------------------------------------------------------------
+
+    def _awaiting_approval(self, edition: Edition, sending: bool = False) -> str | None:
+        """Why the edition waits for an editor, or None; ``sending``: asked before a claim."""
+        newsletter = self.config.get_or_none(edition.newsletter)
+        if newsletter is None or newsletter.approval == "none" or edition.empty:
+            return None
+        if self.editorial.approval(edition.newsletter, edition.slot) is not None:
+            return None
+        reason = "awaiting an editor's approval (newsletter requires it)"
+        if newsletter.approval == "deadline":
+            deadline = edition.slot + newsletter.approval_deadline
+            if self.clock() >= deadline:
+                if sending:
+                    self._going_unapproved(edition, deadline)
+                return None
+            reason = f"awaiting an editor's approval until {_local(deadline, newsletter)}"
+        if self.editions.started(edition.id):
+            return None  # approval gates the start: a send under way is not halted half way
+        return reason
+
+    def _going_unapproved(self, edition: Edition, deadline: datetime) -> None:
+        """Say once per process that an edition reached its deadline unapproved."""
+        if edition.id in self._went_unapproved:
+            return
+        self._went_unapproved.add(edition.id)
+        log.info(
+            "%s: edition %s goes out unapproved, its approval deadline %s has passed",
+            edition.newsletter,
+            edition.id,
+            deadline.isoformat(),
+            extra={"newsletter": edition.newsletter, "edition_id": edition.id},
+        )
+
+    def approval(self, newsletter: str, slot: datetime) -> dict[str, Any]:
+        """A slot's approval as editors see it: required how, given by whom, or awaited."""
+        declared = self._newsletter(newsletter)
+        given = self.editorial.approval(declared.name, slot)
+        deadline = slot + declared.approval_deadline if declared.approval == "deadline" else None
+        edition = self.editions.get(declared.name, slot)
+        return {
+            "newsletter": declared.name,
+            "slot": slot.isoformat(),
+            "required": declared.approval,
+            "deadline": deadline.isoformat() if deadline else None,
+            "approved_by": given[0] if given else None,
+            "approved_at": given[1].isoformat() if given else None,
+            "waiting": self._awaiting_approval(edition) if edition is not None else None,
+        }
+
+    def approve(self, target: str, editor: str, slot: datetime | None = None) -> dict[str, Any]:
+        """An editor approves an edition: by its id, or a newsletter's ``slot``.
+
+        A newsletter without a slot means the edition waiting for approval now if there is
+        one, else its next slot (approving before the plan exists is allowed: approvals are
+        kept by slot). Any later pin, drop or clear of the slot withdraws the approval.
+        """
+        if self.config.get_or_none(target) is None:
+            edition = self._edition(target)
+            name, chosen = edition.newsletter, edition.slot
+        else:
+            name, chosen = target, self._approval_slot(self._newsletter(target), slot)
+        self.editorial.approve(name, chosen, editor)
+        return self.approval(name, chosen)
+
+    def _approval_slot(self, newsletter: Newsletter, slot: datetime | None) -> datetime:
+        if slot is not None:
+            return self._slot_of(newsletter, slot)
+        latest = self.editions.latest(newsletter.name)
+        if latest is not None and self._awaiting_approval(latest) is not None:
+            return latest.slot
+        return upcoming_slots(newsletter, self.clock(), 1)[0]
+
+    def pin(self, newsletter: str, slot: datetime, article_id: str, editor: str) -> Edition | None:
+        """Pin an article for a slot; its edition, re-planned, if it is planned already."""
+        return self._override(newsletter, slot, editor, "pin", article_id)
+
+    def drop(self, newsletter: str, slot: datetime, article_id: str, editor: str) -> Edition | None:
+        """Drop an article from a slot; its edition, re-planned, if it is planned already."""
+        return self._override(newsletter, slot, editor, "drop", article_id)
+
+    def clear(
+        self, newsletter: str, slot: datetime, article_id: str, editor: str
+    ) -> Edition | None:
+        """Undo a pin or drop; the slot's edition, re-planned (by ``editor``), if planned."""
+        return self._override(newsletter, slot, editor, "clear", article_id)
+
+    def _override(
+        self, name: str, slot: datetime, editor: str, action: str, article_id: str
+    ) -> Edition | None:
+        """Refuse before writing anything if the planned edition can no longer change."""
+        newsletter = self._newsletter(name)
+        slot = self._slot_of(newsletter, slot)
+        edition = self.editions.get(newsletter.name, slot)
+        if edition is not None:
+            self.planner.check_replannable(edition)
+        if action == "pin":
+            self.editorial.pin(newsletter.name, slot, article_id, editor)
+        elif action == "drop":
+            self.editorial.drop(newsletter.name, slot, article_id, editor)
+        else:
+            self.editorial.clear(newsletter.name, slot, article_id)
+        return self.replan(edition.id, editor) if edition is not None else None
+
+    def replan(self, edition_id: str, editor: str) -> Edition:
+        """Re-plan a stored edition with the slot's current pins and drops, and bring its
+        ledger in line: subscribers whose sections came or went, a slot that stopped (or
+        started) being empty. Refused once any of its deliveries has left pending."""
+        before = self._edition(edition_id)
+        after = self.planner.replan(edition_id, editor)
+        if after.empty == before.empty:
+            if not after.empty:
+                reconsider(self.ledger_ops, self.audience, after.snapshot)
+            return after
+        run = self.runs.get(after.newsletter, after.slot)
+        if run is None or run.outcome not in (SlotOutcome.PLANNED, SlotOutcome.EMPTY):
+            return after  # the scheduler has not reached this slot: it will enrol then
+        outcome = SlotOutcome.EMPTY if after.empty else SlotOutcome.PLANNED
+        self.runs.update(after.newsletter, after.slot, outcome, edition_id=after.id)
+        if after.empty:
+            reconsider(self.ledger_ops, self.audience, after.snapshot)
+        else:
+            enroll(self.ledger, self.audience, after.snapshot)
+        return after
+
+    def _slot_of(self, newsletter: Newsletter, slot: datetime) -> datetime:
+        if slot_at_or_before(newsletter, slot) != slot:
+            raise RefusedError(
+                f"{slot.isoformat()} is not a slot of {newsletter.name} ({newsletter.cadence}"
+                f" in {newsletter.timezone}); `digest schedule` shows its next slots"
+            )
+        return slot
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -202,6 +352,11 @@ class Operations:
             f"no newsletter {name!r} in {self.config.path}; "
             f"declared: {', '.join(self.config.names)}"
         )
+
+
+def _local(moment: datetime, newsletter: Newsletter) -> str:
+    """A moment as the newsletter's editors read it: their wall clock, with its offset."""
+    return moment.astimezone(newsletter.zone).isoformat(timespec="minutes")
 
 
 def _run_json(run: SlotRun) -> dict[str, Any]:

@@ -7,6 +7,16 @@ it is in and why, so an editor can tell why a piece is missing without reading c
 
 The window is the half-open interval (start, slot]: an article published exactly at the
 previous slot belonged to the previous edition's window.
+
+Editors may pin or drop articles of a slot (``pins`` and ``drops``: article id -> editor).
+Their explicit choice outranks every rule: a dropped candidate is out whatever it is, and a
+pinned one is in even outside the window, already sent, future-dated or past the maximum
+(the detail says what would have kept it out). Pinned articles come first in their section
+and count toward its maximum; when there are more pins than the maximum every pin is kept.
+A pinned article the candidate query did not reach must be passed in with the candidates
+(the planner does so). A pinned article whose section the newsletter does not have gets no
+decision, like any other article of such a section; an article both pinned and dropped is
+dropped (never send what an editor struck out).
 """
 
 from __future__ import annotations
@@ -29,10 +39,12 @@ class Reason(enum.Enum):
     UNDATED_OLD = "undated_old"
     OVER_MAXIMUM = "over_maximum"
     FUTURE = "future"
+    PINNED = "pinned"
+    DROPPED = "dropped"
 
     @property
     def included(self) -> bool:
-        return self in (Reason.NEW, Reason.ARCHIVE)
+        return self in (Reason.NEW, Reason.ARCHIVE, Reason.PINNED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +97,20 @@ class Selection:
         return [d for d in self.decisions if not d.included]
 
 
+@dataclass(frozen=True, slots=True)
+class Editors:
+    """The editors' pins and drops of a slot: article id -> the editor who decided."""
+
+    pins: Mapping[str, str]
+    drops: Mapping[str, str]
+
+    def dropped(self, article: StoredArticle, section: str) -> Decision | None:
+        editor = self.drops.get(article.id)
+        if editor is None:
+            return None
+        return Decision(article, section, Reason.DROPPED, f"dropped by {editor}")
+
+
 def window_for(
     slot: datetime, window_days: int, since_previous: bool, previous_slot: datetime | None
 ) -> Window:
@@ -106,16 +132,21 @@ def select(
     candidates: Sequence[StoredArticle],
     carried: Mapping[str, int],
     archive: Mapping[str, Sequence[StoredArticle]] | None = None,
+    pins: Mapping[str, str] | None = None,
+    drops: Mapping[str, str] | None = None,
 ) -> Selection:
     """Each section's articles, and a decision for every candidate of every section."""
+    editors = Editors(pins or {}, drops or {})
     sections = []
     decisions: list[Decision] = []
     for rule in rules:
         mine = [a for a in candidates if a.section.casefold() == rule.name.casefold()]
-        chosen, decided = _select_section(rule, window, mine, carried)
-        extra = _archive_fill(rule, chosen, (archive or {}).get(rule.name, ()), decided)
+        chosen, decided = _select_section(rule, window, mine, carried, editors)
+        extra, struck = _archive_fill(
+            rule, chosen, (archive or {}).get(rule.name, ()), decided, editors
+        )
         chosen += extra
-        decided += extra
+        decided += extra + struck
         decisions += decided
         if chosen:
             sections.append(SectionChoice(rule.name, tuple(chosen)))
@@ -123,31 +154,68 @@ def select(
 
 
 def _select_section(
-    rule: SectionRule, window: Window, articles: list[StoredArticle], carried: Mapping[str, int]
+    rule: SectionRule,
+    window: Window,
+    articles: list[StoredArticle],
+    carried: Mapping[str, int],
+    editors: Editors,
 ) -> tuple[list[Decision], list[Decision]]:
     decided = []
     eligible = []
+    pinned: list[tuple[StoredArticle, Decision | None]] = []
     for article in articles:
+        dropped = editors.dropped(article, rule.name)
+        if dropped is not None:
+            decided.append(dropped)
+            continue
         exclusion = _exclusion(article, rule.name, window, carried)
-        if exclusion is None:
+        if article.id in editors.pins:
+            pinned.append((article, exclusion))
+        elif exclusion is None:
             eligible.append(article)
         else:
             decided.append(exclusion)
+    pinned.sort(key=lambda item: (when(item[0]), item[0].id), reverse=True)
+    chosen = [
+        _pinned(rule, article, exclusion, editors.pins[article.id], len(pinned))
+        for article, exclusion in pinned
+    ]
     eligible.sort(key=lambda a: (when(a), a.id), reverse=True)
-    chosen = []
+    room = rule.maximum - len(pinned)
+    after_pins = f" after {len(pinned)} pinned" if pinned else ""
     for rank, article in enumerate(eligible, start=1):
-        if rank <= rule.maximum:
+        if rank <= room:
             moment = when(article).isoformat(timespec="minutes")
             verb = "published" if article.published_at else "undated, first seen"
-            detail = f"{verb} {moment}, inside the window; ranked {rank} by date"
+            detail = f"{verb} {moment}, inside the window; ranked {rank} by date{after_pins}"
             chosen.append(Decision(article, rule.name, Reason.NEW, detail))
         else:
+            of_them = f", {len(pinned)} of them pinned" if pinned else ""
             detail = (
                 f"ranked {rank} of {len(eligible)} by date; "
-                f"the section shows at most {rule.maximum}"
+                f"the section shows at most {rule.maximum}{of_them}"
             )
             decided.append(Decision(article, rule.name, Reason.OVER_MAXIMUM, detail))
     return chosen, chosen + decided
+
+
+def _pinned(
+    rule: SectionRule,
+    article: StoredArticle,
+    exclusion: Decision | None,
+    editor: str,
+    count: int,
+) -> Decision:
+    """A pinned article is in; its detail says what the rules alone would have said."""
+    detail = f"pinned by {editor}"
+    if exclusion is not None:
+        detail += f"; without the pin: {exclusion.detail}"
+    if count > rule.maximum:
+        detail += (
+            f"; {count} articles are pinned, above the section's maximum of {rule.maximum}:"
+            " every pin is kept"
+        )
+    return Decision(article, rule.name, Reason.PINNED, detail)
 
 
 def _exclusion(
@@ -180,14 +248,20 @@ def _archive_fill(
     chosen: list[Decision],
     archive: Sequence[StoredArticle],
     decided: list[Decision],
-) -> list[Decision]:
-    """Older never-sent articles, oldest first, up to the section's minimum."""
+    editors: Editors,
+) -> tuple[list[Decision], list[Decision]]:
+    """Older never-sent articles, oldest first, up to the section's minimum; and the
+    archive articles an editor dropped, so the "why" list shows (and can undo) the drop."""
+    seen = {d.article.id for d in decided}
+    unseen = [a for a in archive if a.id not in seen]
+    struck = [d for a in unseen if (d := editors.dropped(a, rule.name)) is not None]
     wanted = min(rule.minimum, rule.maximum) - len(chosen)
     if wanted <= 0:
-        return []
-    seen = {d.article.id for d in decided}
-    fill = [a for a in archive if a.id not in seen][:wanted]
+        return [], struck
+    fill = [a for a in unseen if a.id not in editors.drops][:wanted]
+    kind = "new or pinned" if any(d.reason is Reason.PINNED for d in chosen) else "new"
     detail = (
-        f"from the archive: {len(chosen)} new article(s), the section's minimum is {rule.minimum}"
+        f"from the archive: {len(chosen)} {kind} article(s),"
+        f" the section's minimum is {rule.minimum}"
     )
-    return [Decision(a, rule.name, Reason.ARCHIVE, detail) for a in fill]
+    return [Decision(a, rule.name, Reason.ARCHIVE, detail) for a in fill], struck

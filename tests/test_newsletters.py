@@ -220,7 +220,7 @@ def test_unknown_key_names_it_and_lists_the_allowed_keys() -> None:
         " did you mean 'sender_name'? the keys of [[newsletter]] are: name, title, sender_name,"
         " sender_address, reply_to, timezone, cadence, template, subject, preheader,"
         " window_days, since_previous, grace_minutes, evergreen, utm, weekly_rollup,"
-        " message_stream, sections"
+        " message_stream, approval, approval_deadline_minutes, sections"
     )
 
 
@@ -643,3 +643,34 @@ def test_utm_table_defaults_and_checks_its_values() -> None:
     bad = text.replace('medium = "email"', 'medium = "e mail"', 1)
     with pytest.raises(ConfigError, match=r"utm.medium: 'e mail': use letters"):
         parse_newsletters(bad, Path("newsletters.toml"))
+
+
+def test_approval_keys_default_parse_and_are_checked() -> None:
+    daily = parse_newsletters(VALID, FILE).get("daily")
+    assert (daily.approval, daily.approval_deadline_minutes) == ("none", 60)
+    waiting = parse_newsletters(replace(13, 'approval = "wait"'), FILE).get("daily")
+    assert waiting.approval == "wait"
+    text = replace(13, 'approval = "deadline"\napproval_deadline_minutes = 15')
+    deadline = parse_newsletters(text, FILE).get("daily")
+    assert (deadline.approval, deadline.approval_deadline_minutes) == ("deadline", 15)
+    assert first(replace(13, 'approval = "wiat"')) == (
+        "newsletters.toml, line 13: newsletter 'daily', approval: must be one of"
+        ' "none", "wait", "deadline", got "wiat" (a string); did you mean \'wait\'?'
+        ' write e.g. approval = "none"'
+    )
+    assert first(replace(13, "approval_deadline_minutes = 30")) == (
+        "newsletters.toml, line 13: newsletter 'daily', approval_deadline_minutes: has no"
+        ' effect unless approval = "deadline"; set that or remove the deadline'
+    )
+    assert "approval_deadline_minutes: must be an integer from 0 to 10080, got -5" in error(
+        replace(13, 'approval = "deadline"\napproval_deadline_minutes = -5')
+    )
+
+
+def test_the_example_documents_the_approval_keys() -> None:
+    weekly = load_newsletters(REPO / "newsletters.example.toml").get("weekly-science")
+    assert (weekly.approval, weekly.approval_deadline_minutes) == ("deadline", 120)
+    lines = (REPO / "newsletters.example.toml").read_text().splitlines()
+    for key in ("approval", "approval_deadline_minutes"):
+        index = next(i for i, line in enumerate(lines) if line.startswith(f"{key} ="))
+        assert lines[index - 1].startswith("#"), f"{key} has no comment above it"

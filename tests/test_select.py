@@ -169,3 +169,123 @@ def test_window_across_daylight_saving_change_is_23_hours() -> None:
         "before": Reason.OUTSIDE_WINDOW,
         "slot": Reason.NEW,
     }
+
+
+# -- editors' pins and drops ----------------------------------------------------------------
+
+
+def detail_of(selection: Selection, article_id: str) -> str:
+    return next(d.detail for d in selection.decisions if d.article.id == article_id)
+
+
+def test_a_dropped_candidate_is_out_with_the_editors_name() -> None:
+    articles = [
+        stored("newest", published=SLOT - timedelta(hours=1)),
+        stored("middle", published=SLOT - timedelta(hours=5)),
+        stored("old", published=SLOT - timedelta(hours=20)),
+    ]
+    selection = select(RULES, WINDOW, articles, carried={}, drops={"newest": "ana"})
+    (science,) = selection.sections
+    # the next one moves up: the maximum counts what is left
+    assert [d.article.id for d in science.chosen] == ["middle", "old"]
+    assert reasons(selection)["newest"] is Reason.DROPPED
+    assert detail_of(selection, "newest") == "dropped by ana"
+    assert [d.article.id for d in selection.excluded()] == ["newest"]
+    assert Reason.DROPPED.value == "dropped"
+    assert not Reason.DROPPED.included
+
+
+def test_pins_win_over_every_rule_and_say_what_they_overrode() -> None:
+    articles = [
+        stored("sent", published=SLOT - timedelta(hours=2)),
+        stored("before", published=SLOT - timedelta(days=3)),
+        stored("future", published=SLOT + timedelta(hours=1)),
+        stored("fresh", published=SLOT - timedelta(hours=1)),
+    ]
+    pins = {"sent": "ana", "before": "ben", "future": "ana"}
+    selection = select(RULES, WINDOW, articles, carried={"sent": 4}, pins=pins)
+    (science,) = selection.sections
+    # pinned first (newest first among them) and counting toward the maximum of 2: with
+    # three pins "fresh" has no room, and every pin is kept even past the maximum
+    assert [d.article.id for d in science.chosen] == ["future", "sent", "before"]
+    assert {d.reason for d in science.chosen} == {Reason.PINNED}
+    assert reasons(selection)["fresh"] is Reason.OVER_MAXIMUM
+    assert detail_of(selection, "fresh") == (
+        "ranked 1 of 1 by date; the section shows at most 2, 3 of them pinned"
+    )
+    assert detail_of(selection, "sent") == (
+        "pinned by ana; without the pin: already sent in edition #4; 3 articles are pinned,"
+        " above the section's maximum of 2: every pin is kept"
+    )
+    assert detail_of(selection, "before").startswith(
+        "pinned by ben; without the pin: published before the window"
+    )
+    assert Reason.PINNED.value == "pinned"
+    assert Reason.PINNED.included
+
+
+def test_a_pin_within_the_maximum_leaves_room_for_the_newest() -> None:
+    articles = [
+        stored("newest", published=SLOT - timedelta(hours=1)),
+        stored("middle", published=SLOT - timedelta(hours=5)),
+        stored("old", published=SLOT - timedelta(hours=20)),
+    ]
+    selection = select(RULES, WINDOW, articles, carried={}, pins={"old": "ana"})
+    (science,) = selection.sections
+    assert [(d.article.id, d.reason) for d in science.chosen] == [
+        ("old", Reason.PINNED),
+        ("newest", Reason.NEW),
+    ]
+    assert detail_of(selection, "old") == "pinned by ana"
+    assert detail_of(selection, "newest").endswith("ranked 1 by date after 1 pinned")
+    assert reasons(selection)["middle"] is Reason.OVER_MAXIMUM
+
+
+def test_a_pin_can_fill_an_otherwise_empty_edition() -> None:
+    old = stored("old", section="Culture", published=SLOT - timedelta(days=30))
+    assert select(RULES, WINDOW, [old], carried={}).empty
+    selection = select(RULES, WINDOW, [old], carried={}, pins={"old": "ana"})
+    assert [s.name for s in selection.sections] == ["Culture"]
+    assert selection.excluded() == []
+
+
+def test_drops_apply_to_the_archive_fill_and_show_in_the_why_list() -> None:
+    rules = [SectionRule("Science", maximum=3, minimum=2)]
+    archive = [
+        stored("oldest", published=SLOT - timedelta(days=200)),
+        stored("older", published=SLOT - timedelta(days=100)),
+        stored("old", published=SLOT - timedelta(days=50)),
+    ]
+    selection = select(
+        rules, WINDOW, [], carried={}, archive={"Science": archive}, drops={"oldest": "ana"}
+    )
+    (science,) = selection.sections
+    assert [(d.article.id, d.reason) for d in science.chosen] == [
+        ("older", Reason.ARCHIVE),
+        ("old", Reason.ARCHIVE),
+    ]
+    assert [(d.article.id, d.reason) for d in selection.excluded()] == [("oldest", Reason.DROPPED)]
+
+
+def test_a_pin_counts_toward_the_archive_minimum() -> None:
+    rules = [SectionRule("Science", maximum=3, minimum=2)]
+    pinned = stored("pinned", published=SLOT - timedelta(days=9))
+    archive = [stored("a1", published=SLOT - timedelta(days=40)), pinned]
+    selection = select(
+        rules, WINDOW, [pinned], carried={}, archive={"Science": archive}, pins={"pinned": "ana"}
+    )
+    (science,) = selection.sections
+    assert [(d.article.id, d.reason) for d in science.chosen] == [
+        ("pinned", Reason.PINNED),
+        ("a1", Reason.ARCHIVE),
+    ]
+    assert science.chosen[1].detail == (
+        "from the archive: 1 new or pinned article(s), the section's minimum is 2"
+    )
+
+
+def test_an_article_both_pinned_and_dropped_is_dropped() -> None:
+    article = stored("both", published=SLOT - timedelta(hours=1))
+    selection = select(RULES, WINDOW, [article], {}, pins={"both": "ana"}, drops={"both": "ben"})
+    assert selection.empty
+    assert detail_of(selection, "both") == "dropped by ben"

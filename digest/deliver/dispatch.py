@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from digest.deliver.base import Provider
 from digest.deliver.sender import Clock, Sender, SendOptions, SendReport, utc_now
@@ -45,7 +46,9 @@ class Dispatcher:
     clock: Clock = utc_now
     stop: asyncio.Event | None = None
     alerts: AlertCounter | None = None
-    _renderers: dict[str, EditionRenderer] = field(default_factory=dict, repr=False)
+    _renderers: dict[str, tuple[datetime, EditionRenderer]] = field(
+        default_factory=dict, repr=False
+    )
     _alerted: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     async def dispatch_once(self) -> list[SendReport]:
@@ -83,10 +86,13 @@ class Dispatcher:
             await provider.close()
 
     def _renderer(self, edition: Edition) -> EditionRenderer:
-        """An edition's variants are compiled once per process, not once per pass."""
-        if edition.id not in self._renderers:
-            self._renderers[edition.id] = self.renderer_for(edition)
-        return self._renderers[edition.id]
+        """An edition's variants are compiled once per process, not once per pass (and
+        again after an editor re-planned it: its plan time moves)."""
+        cached = self._renderers.get(edition.id)
+        if cached is None or cached[0] != edition.planned_at:
+            cached = (edition.planned_at, self.renderer_for(edition))
+            self._renderers[edition.id] = cached
+        return cached[1]
 
     def _watch(self, edition: Edition, report: SendReport) -> None:
         """Alert once per edition and kind: it paused itself, or too much of it failed."""

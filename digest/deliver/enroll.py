@@ -28,6 +28,8 @@ from subscribers.model import AudienceMember
 WINDOW = 20_000
 """Subscribers whose rows are grouped by variant at a time (a few megabytes)."""
 
+NO_SECTION = "none of their sections is in this edition"
+
 
 class AudienceSource(Protocol):
     def audience(self, newsletter: str) -> Iterator[list[AudienceMember]]: ...
@@ -72,7 +74,7 @@ def enroll(ledger: Ledger, audience: AudienceSource, snapshot: Mapping[str, Any]
         for page in audience.audience(newsletter["name"]):
             for member in page:
                 sections = variant_sections(snapshot, member.sections)
-                reason = None if sections else "none of their sections is in this edition"
+                reason = None if sections else NO_SECTION
                 row = NewRow(member.id, member.email, due_at(slot, member, zone), reason)
                 window.append((sections, row))
             if len(window) >= WINDOW:
@@ -81,6 +83,30 @@ def enroll(ledger: Ledger, audience: AudienceSource, snapshot: Mapping[str, Any]
         yield from _by_variant(window)
 
     return ledger.create(snapshot["edition_id"], rows())
+
+
+class Resectioning(Protocol):
+    def reconsider(
+        self, edition_id: str, receiving: list[int], not_receiving: list[int], reason: str
+    ) -> int: ...
+
+
+def reconsider(ledger: Resectioning, audience: AudienceSource, snapshot: Mapping[str, Any]) -> int:
+    """After a re-plan changed an edition's sections: who gets a copy now; rows moved.
+
+    A subscriber skipped because none of their sections had an article goes back to
+    pending when one now has; a pending one whose sections all went is skipped. Nobody is
+    added: the audience is the one enrolled when the edition was planned.
+    """
+    moved = 0
+    for page in audience.audience(snapshot["newsletter"]["name"]):
+        receiving: list[int] = []
+        not_receiving: list[int] = []
+        for member in page:
+            gets = variant_sections(snapshot, member.sections)
+            (receiving if gets else not_receiving).append(member.id)
+        moved += ledger.reconsider(snapshot["edition_id"], receiving, not_receiving, NO_SECTION)
+    return moved
 
 
 def _by_variant(window: list[tuple[tuple[str, ...], NewRow]]) -> Iterator[NewRow]:

@@ -108,6 +108,41 @@ class LedgerOps:
         with self.engine.begin() as conn:
             return int(conn.execute(statement).rowcount)
 
+    def reconsider(
+        self, edition_id: str, receiving: list[int], not_receiving: list[int], reason: str
+    ) -> int:
+        """After a re-plan: rows skipped for ``reason`` whose subscriber now receives go
+        back to pending, pending rows of subscribers who no longer do are skipped for it.
+
+        Only pending rows and rows skipped for that reason move: anything sent, failing or
+        skipped for another cause (unsubscribed, suppressed) stays as it is.
+        """
+        now = self.clock()
+        mine = deliveries.c.edition_id == edition_id
+        reopen = (
+            update(deliveries)
+            .where(mine, deliveries.c.status == Status.SKIPPED.value)
+            .where(deliveries.c.skip_reason == reason)
+            .values(status=Status.PENDING.value, skip_reason=None, updated_at=now)
+        )
+        skip = (
+            update(deliveries)
+            .where(mine, deliveries.c.status == Status.PENDING.value)
+            .values(status=Status.SKIPPED.value, skip_reason=reason, updated_at=now)
+        )
+        moved = 0
+        with self.engine.begin() as conn:
+            for statement, ids in ((reopen, receiving), (skip, not_receiving)):
+                for start in range(0, len(ids), _IN_CHUNK):
+                    chunk = ids[start : start + _IN_CHUNK]
+                    moved += conn.execute(
+                        statement.where(deliveries.c.subscriber_id.in_(chunk))
+                    ).rowcount
+        return moved
+
+
+_IN_CHUNK = 900  # ids per IN (...): within every SQLite build's bound-variable limit
+
 
 def _counts(tally: dict[str, int]) -> Counts:
     statuses = [status.value for status in Status]

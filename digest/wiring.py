@@ -34,12 +34,14 @@ from digest.sources.base import ParseOptions
 from digest.sources.fetch import FetchPolicy, make_client
 from digest.store.articles import ArticleStore
 from digest.store.editions import EditionStore
+from digest.store.editors import EditorStore
 from digest.store.engine import create_store_engine
 from digest.store.events import EventStore
 from digest.store.fetch_state import FetchStateStore
 from digest.store.ledger import Ledger
 from digest.store.ledger_ops import LedgerOps
 from digest.store.migrate import ensure_current
+from digest.store.overrides import EditorialStore
 from digest.store.replay import ReplayGuard
 from digest.store.runs import ScheduleRuns
 from subscribers.links import SignedLinks
@@ -82,7 +84,16 @@ class Parts:
         return load_newsletters(path or self.settings.newsletters_file)
 
     def planner(self, config: NewsletterConfig) -> Planner:
-        return Planner(articles=self.articles, editions=self.editions, config=config)
+        return Planner(
+            articles=self.articles,
+            editions=self.editions,
+            config=config,
+            editorial=self.editorial(),
+        )
+
+    def editorial(self, clock: Clock = utc_now) -> EditorialStore:
+        """Editors' pins, drops and approvals per (newsletter, slot)."""
+        return EditorialStore(self.engine, clock)
 
     def templates(self) -> TemplateSet:
         """The editors' templates, every one compiled now so a broken one stops us here."""
@@ -124,8 +135,15 @@ class Parts:
 
     def tokens(self, stamp: Callable[[], datetime] | None = None) -> Tokens:
         """The signer of personal links; ``stamp`` fixes the time tokens are made at."""
-        secret = self.settings.secret_key or local_secret(self.settings.data_dir / "secret.key")
-        return Tokens(secret, self.settings.old_secret_keys, clock=stamp)
+        return Tokens(self.secret(), self.settings.old_secret_keys, clock=stamp)
+
+    def secret(self) -> str:
+        """The signing secret: the setting, else this machine's own (made on first use)."""
+        return self.settings.secret_key or local_secret(self.settings.data_dir / "secret.key")
+
+    def editors(self) -> EditorStore:
+        """Editor accounts: the store's and those of ``DIGEST_EDITORS`` (which win)."""
+        return EditorStore(self.engine, self.settings.editors)
 
     def ledger(self) -> Ledger:
         return Ledger(self.engine)
@@ -142,9 +160,14 @@ class Parts:
             ledger_ops=LedgerOps(self.engine, clock),
             runs=ScheduleRuns(self.engine, clock),
             planner=Planner(
-                articles=self.articles, editions=self.editions, config=config, clock=clock
+                articles=self.articles,
+                editions=self.editions,
+                config=config,
+                clock=clock,
+                editorial=self.editorial(clock),
             ),
             audience=self.subscribers,
+            editorial=self.editorial(clock),
             clock=clock,
         )
 

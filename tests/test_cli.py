@@ -22,6 +22,8 @@ COMMANDS = [
     ["ingest"], ["articles"], ["db"], ["db", "upgrade"], ["db", "current"], ["demo"],
     ["newsletters"], ["plan"], ["preview"], ["check"], ["send"], ["serve"], ["run"],
     ["schedule"], ["editions"], ["edition", "show"], ["pause"], ["resume"], ["retry-failed"],
+    ["editors"], ["editors", "add"], ["editors", "remove"], ["editors", "list"],
+    ["editors", "hash"],
 ]  # fmt: skip
 
 

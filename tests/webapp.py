@@ -100,10 +100,15 @@ class AppClient:
     tests read like a visitor's clicks. (Starlette's TestClient now wants another package.)
     """
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, base_url: str = "http://testserver") -> None:
         self._loop = asyncio.new_event_loop()
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        self._client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        self._client = httpx.AsyncClient(transport=transport, base_url=base_url)
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """The cookies the client keeps between requests, as a browser would."""
+        return self._client.cookies
 
     def request(self, method: str, url: str, **options: Any) -> httpx.Response:
         return self._loop.run_until_complete(self._client.request(method, url, **options))
@@ -120,8 +125,9 @@ class AppClient:
 
 
 @contextmanager
-def app_client(app: FastAPI) -> Iterator[AppClient]:
-    client = AppClient(app)
+def app_client(app: FastAPI, base_url: str = "http://testserver") -> Iterator[AppClient]:
+    """A client of ``app``; an https ``base_url`` makes it keep and send Secure cookies."""
+    client = AppClient(app, base_url)
     try:
         yield client
     finally:

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 from digest.observe.metrics import Metrics
 from digest.observe.store_metrics import StoreMetricsSource
 from digest.web import (
+    admin,
     api,
     confirm,
     health,
@@ -91,6 +92,7 @@ def create_app(parts: Parts, limits: Limits | None = None) -> FastAPI:
     routers = (health, metrics, subscribe, confirm, unsubscribe, preferences, view, webhooks, api)
     for module in routers:
         app.include_router(module.router)
+    admin.install(app, site)
     app.add_api_route("/site.css", _stylesheet, methods=["GET"], include_in_schema=False)
     _add_error_pages(app)
     app.middleware("http")(_security_headers)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -41,6 +41,14 @@ class Limits:
 
     per_address: Rule = field(default_factory=lambda: Rule("subscribe-address", 5))
     per_client: Rule = field(default_factory=lambda: Rule("subscribe-client", 20))
+    # Failed editor logins. Per name: a guesser gets 10 tries a quarter-hour at one account.
+    # Per client: one machine cannot spray a common password over many names.
+    login_per_name: Rule = field(
+        default_factory=lambda: Rule("admin-login-name", 10, timedelta(minutes=15))
+    )
+    login_per_client: Rule = field(
+        default_factory=lambda: Rule("admin-login-client", 30, timedelta(minutes=15))
+    )
 
 
 def window_start(moment: datetime, window: timedelta) -> datetime:
@@ -73,6 +81,21 @@ class RateLimiter:
         if count == 1:  # the key's first hit in this window: a moment to tidy up
             self._forget_before(rule, start)
         return count <= rule.limit
+
+    def exceeded(self, rule: Rule, key: str) -> bool:
+        """Whether ``key`` is already over ``rule`` in this window, counting nothing.
+
+        For limits on failures (editor logins): look before trying, ``hit`` after failing.
+        Two attempts racing may both pass the look; a few extra tries are the price of not
+        counting successes.
+        """
+        start = window_start(self.clock(), rule.window)
+        query = select(rate_limits.c.count).where(
+            rate_limits.c.key == f"{rule.name}:{key}", rate_limits.c.window_start == start
+        )
+        with self.engine.connect() as conn:
+            count = conn.execute(query).scalar_one_or_none()
+        return count is not None and int(count) >= rule.limit
 
     def _forget_before(self, rule: Rule, start: datetime) -> None:
         """Delete the rule's finished windows; best effort, in a transaction of its own."""

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -22,9 +23,11 @@ import httpx
 from conftest import make_settings
 from fastapi import FastAPI
 
+from digest.demo import DEMO_NEWSLETTER, DEMO_NEWSLETTERS, DEMO_SUBSCRIBERS, write_corpus
 from digest.web import create_app
 from digest.web.ratelimit import Limits
-from digest.wiring import Parts, build
+from digest.wiring import Parts, build, http_client
+from subscribers.imports import import_csv
 
 SECRET = "a-test-secret-of-enough-length"
 NEWSLETTERS = """
@@ -162,3 +165,21 @@ def unsubscribe_link(message: EmailMessage) -> str:
 
 def path_of(url: str) -> str:
     return urlsplit(url).path
+
+
+EDITOR = "edna"
+EDITOR_PASSWORD = "a long editor password"
+
+
+@contextmanager
+def demo_site(tmp_path: Path, public_url: str, **settings: Any) -> Iterator[WebApp]:
+    """The app over the demo newsletters, corpus and 30 subscribers, with an editor."""
+    with running_site(tmp_path, public_url, newsletters_file=DEMO_NEWSLETTERS, **settings) as site:
+        parts = site.parts
+        corpus = write_corpus(tmp_path / "corpus", date.today(), parts.settings.base_url)
+        with http_client(parts) as client:
+            assert parts.ingestor(client).run([str(corpus[0].parent)]).ok
+        sections = parts.newsletters().get(DEMO_NEWSLETTER).section_names
+        import_csv(parts.subscribers, DEMO_SUBSCRIBERS, DEMO_NEWSLETTER, sections)
+        parts.editors().add(EDITOR, EDITOR_PASSWORD)
+        yield site

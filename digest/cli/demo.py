@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -22,6 +23,8 @@ from digest.slots import slot_at_or_before
 from digest.store.editions import Edition
 from digest.wiring import Parts, build, http_client
 from subscribers.imports import import_csv
+
+DEMO_EDITOR = "demo-editor"
 
 
 @cli.command()
@@ -49,6 +52,8 @@ def demo(ctx: click.Context) -> None:
         sections = config.get(DEMO_NEWSLETTER).section_names
         readers = import_csv(parts.subscribers, DEMO_SUBSCRIBERS, DEMO_NEWSLETTER, sections)
         edition, sent = asyncio.run(_run_scheduler_path(parts, config))
+        editor_password = secrets.token_urlsafe(12)
+        parts.editors().add(DEMO_EDITOR, editor_password, replace=True)
         folder = settings.data_dir / "preview" / edition.id
         preview, copy = write_preview(parts, edition, SAMPLE, folder)
     resolved = sum(1 for a in stored for r in a.related if r.target_id)
@@ -72,6 +77,11 @@ def demo(ctx: click.Context) -> None:
         f"{counts.pending} more are due later at their readers' local hour "
         f"(`digest run` delivers them when due), "
         f"{counts.skipped} skipped."
+    )
+    click.echo(
+        f"\nEditors' preview: run `DIGEST_NEWSLETTERS_FILE={DEMO_NEWSLETTERS} digest serve` "
+        f"and open {settings.public_url}/admin/ ; log in as {DEMO_EDITOR} with the password "
+        f"{editor_password} (a new one each `make demo`)."
     )
     click.echo(
         "Next: `digest articles --json --limit 1` shows one article in full; "

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from digest.web.admin import home, login
+from digest.web.admin import archive, home, login, preview
 from digest.web.admin.auth import Auth, LoginRequired, guard, login_redirect
 from digest.web.site import Site
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(guard)])
 router.include_router(login.router)
 router.include_router(home.router)
+router.include_router(preview.router)
+router.include_router(archive.router)
 
 
 def install(app: FastAPI, site: Site) -> None:

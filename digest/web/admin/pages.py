@@ -18,6 +18,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
 from digest.web.admin.auth import Session, csrf_token
+from digest.web.pages import root_of
 from digest.web.site import get_site
 
 ADMIN_POLICY = (
@@ -46,6 +47,11 @@ def render(
     response = get_site(request).pages.render(request, f"admin/{name}", title, values, status)
     response.headers["Content-Security-Policy"] = ADMIN_POLICY
     return response
+
+
+def url(request: Request, path: str) -> str:
+    """``path`` (of this app, starting with /) under the app's root, for redirects."""
+    return root_of(request) + path
 
 
 def stylesheet(request: Request) -> Response:

@@ -28,8 +28,11 @@ is not charged to the client being measured::
 
     python tests/sink.py --port 0      # prints "sink listening on http://127.0.0.1:PORT"
 
-``GET /_counts`` answers the books as JSON (``?addresses=1`` adds the per-address counts),
-``POST /_reset`` clears them.
+``GET /_counts`` answers the books as JSON (``?addresses=1`` adds the per-address counts,
+``?arrivals=1`` the arrival times), ``POST /_reset`` clears them.
+
+Each acceptance is also kept with the wall-clock time it happened (``Books.arrivals``): the
+rate the sink actually received, per second, is how the shared rate limit is checked.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class Books:
     replayed: int = 0  # idempotent repeats answered from memory
     conflicts: int = 0  # 409s for a key reused with another body, or still in flight
     truncated: int = 0  # bodies cut short (the client died mid-upload): nobody accepted
+    arrivals: list[tuple[float, int]] = field(default_factory=list)  # (time.time(), accepted)
     keys: dict[str, _Remembered] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,6 +96,7 @@ class Books:
             self.accepted.clear()
             self.requests = self.bytes = self.replayed = self.conflicts = self.truncated = 0
             self.request_bytes.clear()
+            self.arrivals.clear()
             self.by_path.clear()
             self.keys.clear()
 
@@ -105,7 +110,12 @@ class Books:
         with self.lock:
             return {address: n for address, n in self.accepted.items() if n > 1}
 
-    def as_json(self, addresses: bool = False) -> dict[str, Any]:
+    def arrival_times(self) -> list[tuple[float, int]]:
+        """When each accepting request was taken (wall clock) and how many it accepted."""
+        with self.lock:
+            return list(self.arrivals)
+
+    def as_json(self, addresses: bool = False, arrivals: bool = False) -> dict[str, Any]:
         with self.lock:
             counts = list(self.accepted.values())
             report: dict[str, Any] = {
@@ -124,6 +134,8 @@ class Books:
             }
             if addresses:
                 report["addresses"] = dict(self.accepted)
+            if arrivals:
+                report["arrivals"] = list(self.arrivals)
         return report
 
 
@@ -183,8 +195,10 @@ class Handler(BaseHTTPRequestHandler):
         if url.path != "/_counts":
             self._send(404, orjson.dumps({"message": f"no GET {url.path}"}))
             return
-        addresses = parse_qs(url.query).get("addresses", ["0"])[0] not in ("0", "")
-        self._send(200, orjson.dumps(self.server.books.as_json(addresses)))
+        query = parse_qs(url.query)
+        addresses = query.get("addresses", ["0"])[0] not in ("0", "")
+        arrivals = query.get("arrivals", ["0"])[0] not in ("0", "")
+        self._send(200, orjson.dumps(self.server.books.as_json(addresses, arrivals)))
 
     def do_POST(self) -> None:
         if self.path == "/_reset":
@@ -253,6 +267,7 @@ class Handler(BaseHTTPRequestHandler):
         books = self.server.books
         with books.lock:
             books.accepted.update(recipients)
+            books.arrivals.append((time.time(), len(recipients)))
 
     def _next_id(self) -> int:
         return next(self.server.ids)

@@ -4,9 +4,11 @@ Postmark, SendGrid, Mailgun and Resend differ in their payloads and answers, not
 call must be made. ``Transport.call`` makes one call through the ``httpx.AsyncClient`` the
 application hands in (one pool for every provider, built where the settings are read):
 
-- ``RateLimit`` spaces calls to the provider's budget in messages per second and caps the
+- a ``Limiter`` spaces calls to the provider's budget in messages per second and caps the
   calls in flight (beyond ~15 concurrent connections httpx's throughput drops, see
-  ``DESIGN.md``, so the budget is spent on bigger batches rather than more connections);
+  ``DESIGN.md``, so the budget is spent on bigger batches rather than more connections).
+  ``RateLimit`` is the one of a single process; ``digest.deliver.shared_rate`` keeps the
+  budget in the database, so that every worker on every machine spends the same one;
 - 429, 5xx, timeouts and connection failures are retried with exponential backoff and full
   jitter (AWS's "full jitter": a random wait in [0, min(cap, base * factor**n)]), so workers
   that failed together do not come back together;
@@ -57,7 +59,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -118,6 +120,23 @@ class RetryExhausted(DeliveryError):
         self.body = body
         self.retry_after = retry_after
         self.uncertain = uncertain
+
+
+class Limiter(Protocol):
+    """What the transport needs of a rate limit; ``RateLimit`` and ``SharedRateLimit`` are two.
+
+    A protocol rather than a base class: the per-process limiter keeps its budget in memory,
+    the shared one in a database row, and they share no code beyond these three names.
+    """
+
+    async def acquire(self, cost: int = 1) -> None:
+        """Wait until a call of ``cost`` messages may start."""
+
+    def hold(self, seconds: float) -> None:
+        """No call starts for ``seconds``: the provider asked for it (429, reset headers)."""
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """One of the calls in flight; the block waits while all of them are taken."""
 
 
 class RateLimit:
@@ -223,7 +242,7 @@ class Transport:
         *,
         provider: str,
         key_setting: str,
-        rate_limit: RateLimit,
+        rate_limit: Limiter,
         backoff: Backoff | None = None,
         retry_uncertain: bool = False,
         timing: Timing | None = None,

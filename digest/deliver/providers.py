@@ -3,20 +3,26 @@
 Every adapter checks its own required settings in its constructor and raises
 ``ProviderConfigError`` naming the one that is missing, so ``digest send`` builds the
 provider first and stops before a single ledger row is claimed.
+
+The rate limit is per process (``RateLimit``) unless the caller hands in the store's engine
+as ``shared_limit_engine``: then it is a ``SharedRateLimit`` row in that database, which
+every worker process on every machine spends together (the queue's workers need that).
 """
 
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import Engine
 
 from digest.deliver import mailgun, postmark, resend, sendgrid
 from digest.deliver.base import Provider
-from digest.deliver.http import Backoff, CallObserver, RateLimit
+from digest.deliver.http import Backoff, CallObserver, Limiter, RateLimit
 from digest.deliver.mailgun import MailgunProvider
 from digest.deliver.outbox import Outbox, OutboxProvider
 from digest.deliver.postmark import PostmarkProvider
 from digest.deliver.resend import ResendProvider
 from digest.deliver.sendgrid import SendGridProvider
+from digest.deliver.shared_rate import SharedRateLimit
 from digest.deliver.smtp import SmtpProvider
 from digest.errors import ProviderConfigError
 from digest.settings import Settings
@@ -40,8 +46,14 @@ def make_provider(
     message_stream: str | None = None,
     *,
     observer: CallObserver | None = None,
+    shared_limit_engine: Engine | None = None,
 ) -> Provider:
-    """``observer`` (the metrics) hears every HTTP attempt; SMTP and the outbox make none."""
+    """``observer`` (the metrics) hears every HTTP attempt; SMTP and the outbox make none.
+
+    With ``shared_limit_engine``, an API provider's rate limit is shared through that
+    database by every process that builds its provider the same way; without it, each
+    process has its own. SMTP and the outbox have no rate limit to share.
+    """
     chosen = name or settings.provider
     if chosen not in PROVIDERS:
         raise ProviderConfigError(
@@ -52,7 +64,8 @@ def make_provider(
         return OutboxProvider(Outbox(settings.outbox))
     if chosen == "smtp":
         return _smtp(settings)
-    return _api(settings, client, chosen, message_stream, observer)
+    rate = _limiter(settings, chosen, shared_limit_engine)
+    return _api(settings, client, chosen, message_stream, observer, rate)
 
 
 def _smtp(settings: Settings) -> Provider:
@@ -68,14 +81,23 @@ def _smtp(settings: Settings) -> Provider:
     )
 
 
+def _limiter(settings: Settings, name: str, engine: Engine | None) -> Limiter:
+    """The provider's budget: one second of its rate may start at once, as in ``RateLimit``."""
+    per_second = settings.send_rate or DEFAULT_RATES[name]
+    if engine is None:
+        return RateLimit(per_second, settings.send_calls)
+    burst = max(per_second, 1.0)
+    return SharedRateLimit(engine, name, per_second, burst, concurrency=settings.send_calls)
+
+
 def _api(
     settings: Settings,
     client: httpx.AsyncClient,
     name: str,
     message_stream: str | None,
     observer: CallObserver | None,
+    rate: Limiter,
 ) -> Provider:
-    rate = RateLimit(settings.send_rate or DEFAULT_RATES[name], settings.send_calls)
     backoff = Backoff(
         max_attempts=settings.provider_max_attempts, max_wait=settings.provider_max_wait
     )

@@ -17,6 +17,10 @@ newsletter may require an editor's approval before its edition goes out (``appro
 "wait"``, or ``"deadline"``: at most ``approval_deadline_minutes`` after the slot).
 Approval gates the start of sending only: once a delivery has left pending, the edition
 carries on whatever happens to its approval.
+
+With a job queue (``queue``), every move that makes deliveries pending and due (enrolment,
+send now, retry what failed) defers the jobs that send them in the same transaction, and
+``digest worker`` processes send them.
 """
 
 from __future__ import annotations
@@ -27,14 +31,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from digest.deliver.enroll import AudienceSource, enroll, reconsider
+from digest.deliver.enroll import AudienceSource, JobHook, enroll, reconsider
 from digest.deliver.sender import Audience as ReceivingCheck
 from digest.editions import Planner
 from digest.errors import NotFoundError, RefusedError
 from digest.newsletters import Newsletter, NewsletterConfig
 from digest.slots import slot_at_or_before, upcoming_slots
 from digest.store.editions import Edition, EditionStore
-from digest.store.ledger import Counts, EditionState, Ledger
+from digest.store.ledger import Counts, EditionState, Ledger, OnRows
 from digest.store.ledger_ops import LedgerOps
 from digest.store.overrides import EditorialStore
 from digest.store.runs import NewsletterState, ScheduleRuns, SlotOutcome, SlotRun
@@ -64,6 +68,8 @@ class Operations:
     audience: Audience
     editorial: EditorialStore
     clock: Clock = utc_now
+    queue: JobHook | None = None
+    """The job queue that sends (``DIGEST_QUEUE=procrastinate``), or None: sent in-process."""
     _went_unapproved: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     # -- seeing -----------------------------------------------------------------------------
@@ -162,7 +168,7 @@ class Operations:
         name = self._newsletter(newsletter).name
         edition = self.planner.plan(name, at)
         if not edition.empty:
-            enroll(self.ledger, self.audience, edition.snapshot)
+            enroll(self.ledger, self.audience, edition.snapshot, self.queue)
         return edition
 
     def send_now(self, newsletter: str) -> Edition:
@@ -178,13 +184,17 @@ class Operations:
                 f"`digest resume {newsletter}` first"
             )
         edition = self.plan(newsletter)
-        self.ledger_ops.make_due_now(edition.id)
+        self.ledger_ops.make_due_now(edition.id, self._jobs_for(edition.id))
         return edition
 
     def retry_failed(self, edition_id: str) -> int:
         """Failed deliveries of an edition back to pending, due now; how many."""
         self._edition(edition_id)
-        return self.ledger_ops.retry_failed(edition_id)
+        return self.ledger_ops.retry_failed(edition_id, self._jobs_for(edition_id))
+
+    def _jobs_for(self, edition_id: str) -> OnRows | None:
+        """The queue's hook for rows an ops move made pending and due (None: in-process)."""
+        return None if self.queue is None else self.queue.for_edition(edition_id)
 
     def paused_reason(self, edition: Edition) -> str | None:
         """Why an edition may not send now, or None: its own pause or its newsletter's, a
@@ -322,7 +332,7 @@ class Operations:
         if after.empty:
             reconsider(self.ledger_ops, self.audience, after.snapshot)
         else:
-            enroll(self.ledger, self.audience, after.snapshot)
+            enroll(self.ledger, self.audience, after.snapshot, self.queue)
         return after
 
     def _slot_of(self, newsletter: Newsletter, slot: datetime) -> datetime:

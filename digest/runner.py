@@ -11,6 +11,11 @@ newsletter's grace rule rather than by whatever APScheduler remembers.
 The first SIGTERM or SIGINT stops claiming and lets the batches in flight finish and be
 recorded; a second one cancels them (their leases expire, and the next run takes them
 over as uncertain).
+
+With a job queue (``DIGEST_QUEUE=procrastinate``) the runner has no dispatcher: planning
+enrols the audience and defers the send jobs in the same transactions, and workers (``digest
+worker``, or ``digest run --with-worker`` beside the scheduler) send; this process sending
+the same rows as well would only race them for claims.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ JOBS_TABLE = "apscheduler_jobs"
 class Runner:
     config: NewsletterConfig
     keeper: SlotKeeper
-    dispatcher: Dispatcher
+    dispatcher: Dispatcher | None
+    """None when a job queue sends (the workers do)."""
     engine: Engine
     dispatch_seconds: float
     stop: asyncio.Event
@@ -52,7 +58,13 @@ class Runner:
     async def tick(self) -> tuple[list[SlotRun], list[SendReport]]:
         """One round: every newsletter caught up, then everything due sent."""
         runs = await self.catch_up(self.config.names)
-        return runs, await self.dispatcher.dispatch_once()
+        return runs, await self.dispatch()
+
+    async def dispatch(self) -> list[SendReport]:
+        """Send what is due in this process, unless a job queue's workers send it."""
+        if self.dispatcher is None:
+            return []
+        return await self.dispatcher.dispatch_once()
 
     async def catch_up(self, names: tuple[str, ...] | list[str]) -> list[SlotRun]:
         runs: list[SlotRun] = []
@@ -82,7 +94,7 @@ class Runner:
                 if names and not self.stop.is_set():
                     await self.catch_up(sorted(names))
                 if not self.stop.is_set():
-                    await self.dispatcher.dispatch_once()
+                    await self.dispatch()
         finally:
             scheduler.shutdown(wait=False)
 
@@ -167,4 +179,5 @@ def build_runner(
         alerts=alerts,
     )
     keeper = SlotKeeper(ops, on_missed=on_missed, alerts=alerts)
-    return Runner(config, keeper, dispatcher, parts.engine, parts.settings.dispatch_seconds, stop)
+    sending = None if ops.queue is not None else dispatcher
+    return Runner(config, keeper, sending, parts.engine, parts.settings.dispatch_seconds, stop)

@@ -213,6 +213,17 @@ class Settings(BaseSettings):
         min_length=16,
         description="Bearer token of the ops API under /api/; empty: the API refuses everyone.",
     )
+    queue: Literal["none", "procrastinate"] = Field(
+        default="none",
+        description="Where send batches run: none, in this process; procrastinate, as jobs"
+        " in PostgreSQL that `digest worker` processes run on any machine.",
+    )
+    worker_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Batch jobs one `digest worker` process runs at once.",
+    )
     dispatch_seconds: float = Field(
         default=5.0,
         gt=0,
@@ -298,6 +309,16 @@ class Settings(BaseSettings):
 
     def log_level_number(self) -> int:
         return int(getattr(logging, self.log_level))
+
+    def queue_url(self) -> str:
+        """The PostgreSQL URL the job queue lives in; a ConfigError without one."""
+        url = self.store_url
+        if not url.startswith(("postgresql", "postgres")):
+            raise ConfigError(
+                "DIGEST_QUEUE=procrastinate needs the store on PostgreSQL: set "
+                "DIGEST_DATABASE_URL=postgresql+psycopg://USER@HOST/DB, or DIGEST_QUEUE=none"
+            )
+        return url
 
 
 def load_settings(**overrides: Any) -> Settings:

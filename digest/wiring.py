@@ -25,6 +25,7 @@ from digest.editions import Planner
 from digest.ingest import Ingestor
 from digest.newsletters import NewsletterConfig, load_newsletters
 from digest.ops import Operations
+from digest.queue.enqueue import JobQueue, batch_size
 from digest.render.copies import sender_domain, worst_case_values
 from digest.render.lint import Support, default_support_folder, load_support
 from digest.render.templates import TemplateSet
@@ -169,7 +170,20 @@ class Parts:
             audience=self.subscribers,
             editorial=self.editorial(clock),
             clock=clock,
+            queue=self.job_queue(),
         )
+
+    def job_queue(self) -> JobQueue | None:
+        """The queue that sends batches (``DIGEST_QUEUE=procrastinate``), else None.
+
+        Asked for whenever ops are built, so every process that plans (the scheduler, the
+        ops API, ``digest send``) defers jobs alongside the rows it enrols; a queue without
+        PostgreSQL is a ``ConfigError`` naming the setting.
+        """
+        if self.settings.queue != "procrastinate":
+            return None
+        self.settings.queue_url()
+        return JobQueue(batch_size(self.settings.provider))
 
     def event_store(self) -> EventStore:
         """Provider events from webhooks, kept raw."""

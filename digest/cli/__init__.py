@@ -17,6 +17,7 @@ from digest.cli import (
     send,
     serve,
     subscribers,
+    worker,
 )
 from digest.cli.app import cli, main
 
@@ -36,4 +37,5 @@ __all__ = [
     "send",
     "serve",
     "subscribers",
+    "worker",
 ]

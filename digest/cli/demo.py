@@ -105,7 +105,7 @@ async def _run_scheduler_path(parts: Parts, config: NewsletterConfig) -> tuple[E
         raise PlanningError(f"the demo slot {slot.isoformat()} was not planned: {run}")
     edition = parts.editions.get_by_id(run.edition_id)
     assert edition is not None
-    reports = await runner.dispatcher.dispatch_once()
+    reports = await runner.dispatch()
     mine = [report for report in reports if report.edition_id == edition.id]
     counts = mine[0].counts if mine else parts.ledger().counts(edition.id)
     return edition, SendReport(edition.id, counts, mine[0].seconds if mine else 0.0)

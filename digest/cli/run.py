@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import click
 from prometheus_client import start_http_server
 
 from digest.cli.app import cli, print_json, settings_of
+from digest.cli.worker import check_queue
 from digest.deliver.base import Provider
 from digest.deliver.providers import http_client, make_provider
 from digest.deliver.sender import SendReport
 from digest.newsletters import NewsletterConfig
 from digest.observe.metrics import Metrics
 from digest.observe.store_metrics import StoreMetricsSource
-from digest.runner import build_runner, stop_on_signals
+from digest.queue.worker import WorkerOptions, run_worker
+from digest.runner import Runner, build_runner, stop_on_signals
 from digest.schedule import MissedHook
 from digest.settings import Settings
 from digest.store.editions import Edition
@@ -32,13 +35,23 @@ from digest.wiring import Parts, build
 )
 @click.option("--json", "as_json", is_flag=True, help="With --once: print what was done.")
 @click.option(
+    "--with-worker",
+    is_flag=True,
+    help="With DIGEST_QUEUE=procrastinate: also run a send worker in this process.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     help="Serve this process's metrics (provider calls, latency, alerts) on 127.0.0.1:PORT.",
 )
 @click.pass_context
 def run(
-    ctx: click.Context, provider: str | None, once: bool, as_json: bool, metrics_port: int | None
+    ctx: click.Context,
+    provider: str | None,
+    once: bool,
+    as_json: bool,
+    with_worker: bool,
+    metrics_port: int | None,
 ) -> None:
     """Run the scheduler and the send workers until stopped (SIGTERM or Ctrl-C).
 
@@ -48,21 +61,38 @@ def run(
     first SIGTERM finishes the batches in flight; a second stops at once. Any number of
     these processes may share one PostgreSQL database: nothing is sent twice.
 
+    With DIGEST_QUEUE=procrastinate this process plans and enqueues the send batches
+    (in the transactions that enrol the subscribers) and `digest worker` processes send
+    them; --with-worker runs one here too.
+
     \b
     Example:
       digest run --metrics-port 9108
       DIGEST_PROVIDER=postmark digest run --once --json
+      DIGEST_QUEUE=procrastinate digest run --with-worker
     """
     settings = settings_of(ctx)
+    if with_worker and once:
+        raise click.UsageError("--with-worker runs until stopped; it does not go with --once")
+    if with_worker:
+        check_queue(settings)
     with build(settings) as parts:
         config = parts.newsletters()
         make_provider(settings, http_client(settings), provider)  # a bad setting stops us now
         metrics = Metrics(StoreMetricsSource(parts.engine))
         if metrics_port is not None:
             start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
-        summary = asyncio.run(_run(parts, config, settings, provider, once, metrics))
+        worker = (
+            WorkerOptions(settings.worker_concurrency, provider=provider) if with_worker else None
+        )
+        summary = asyncio.run(_run(parts, config, settings, provider, once, metrics, worker))
     if once and as_json:
         print_json(summary)
+    elif once and settings.queue == "procrastinate":
+        click.echo(
+            f"planned {len(summary['planned'])}, missed {len(summary['missed'])}; "
+            "their batches are queued for `digest worker` (DIGEST_QUEUE=procrastinate)"
+        )
     elif once:
         click.echo(
             f"planned {len(summary['planned'])}, missed {len(summary['missed'])}; "
@@ -78,6 +108,7 @@ async def _run(
     name: str | None,
     once: bool,
     metrics: Metrics,
+    worker: WorkerOptions | None = None,
 ) -> dict[str, Any]:
     client = http_client(settings)
     stop = asyncio.Event()
@@ -96,10 +127,25 @@ async def _run(
         main = asyncio.current_task()
         assert main is not None
         stop_on_signals(stop, main)
-        await runner.run_forever()
+        if worker is None:
+            await runner.run_forever()
+        else:
+            await _with_worker(runner, run_worker(parts, config, worker, stop), stop)
         return {}
     finally:
         await client.aclose()
+
+
+async def _with_worker(runner: Runner, worker: Awaitable[None], stop: asyncio.Event) -> None:
+    """The scheduler and a send worker side by side; either one ending stops the other."""
+
+    async def scheduler() -> None:
+        try:
+            await runner.run_forever()
+        finally:
+            stop.set()
+
+    await asyncio.gather(scheduler(), worker)
 
 
 def _misfire(metrics: Metrics) -> MissedHook:

@@ -11,6 +11,7 @@ import httpx
 
 from digest.cli.app import cli, print_json, settings_of
 from digest.cli.progress import Display, progress
+from digest.cli.queued import describe_queued, send_queued
 from digest.deliver.base import Provider
 from digest.deliver.enroll import enroll
 from digest.deliver.providers import http_client, make_provider
@@ -35,6 +36,11 @@ from digest.wiring import Parts, build
     help="Make every pending delivery due now, local hours or not (ops sending by hand).",
 )
 @click.option("--dry-run", is_flag=True, help="Enrol and render, claim and send nothing.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="With DIGEST_QUEUE=procrastinate: follow the workers until nothing due is left.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 @click.pass_context
 def send(
@@ -44,6 +50,7 @@ def send(
     provider: str | None,
     now: bool,
     dry_run: bool,
+    wait: bool,
     as_json: bool,
 ) -> None:
     """Send an edition to everyone it is due for; run it again to resume.
@@ -52,18 +59,35 @@ def send(
     (each subscriber once, due at their local hour when they chose one), then sends what is
     due through the provider. Interrupted, it picks up where it stopped.
 
+    With DIGEST_QUEUE=procrastinate it enrols only: the send batches are queued with the
+    rows, and `digest worker` processes send them (--wait follows them until nothing due
+    is left; --provider and --dry-run are the in-process send's).
+
     \b
     Example:
       digest send daily
       digest send daily --now
       digest send --edition 2b9caaefc3c2fa93 --provider outbox --json
+      DIGEST_QUEUE=procrastinate digest send daily --now --wait
     """
     if (newsletter is None) == (edition_id is None):
         raise click.UsageError("name a NEWSLETTER or give --edition ID (one of the two)")
     settings = settings_of(ctx)
+    queued = settings.queue == "procrastinate"
+    if queued and (provider or dry_run):
+        raise click.UsageError(
+            "with DIGEST_QUEUE=procrastinate the workers send, with their own DIGEST_PROVIDER, "
+            "and enrolling queues the sends: --provider and --dry-run do not apply"
+        )
+    if wait and not queued:
+        raise click.UsageError("--wait follows the workers of DIGEST_QUEUE=procrastinate")
     with build(settings) as parts:
         ops = parts.operations(parts.newsletters())
         edition = _edition(parts, ops, newsletter, edition_id)
+        if queued:
+            report = send_queued(ops, edition, now, wait, show=not as_json)
+            _report(ctx, report, edition, as_json, describe_queued(report, wait))
+            return
         stream = parts.newsletters().get(edition.newsletter).message_stream
         client = http_client(settings)
         chosen = make_provider(settings, client, provider, stream)  # a bad setting stops us here
@@ -80,10 +104,18 @@ def send(
                 sender = parts.sender(renderer, chosen, progress=_counting(shown))
                 sender.paused_check = lambda: ops.paused_reason(edition)
                 report = asyncio.run(_run(sender, chosen, client))
+    _report(ctx, report, edition, as_json)
+
+
+def _report(
+    ctx: click.Context, report: SendReport, edition: Edition, as_json: bool, note: str = ""
+) -> None:
     if as_json:
         print_json(report.as_json())
     else:
         _print(report, edition)
+        if note:
+            click.echo(note)
     if report.paused:
         click.echo(f"error: the edition is paused: {report.paused}", err=True)
         ctx.exit(1)

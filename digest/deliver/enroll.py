@@ -12,6 +12,11 @@ every variant (with 30% of readers choosing 1 to 3 of 6 sections, 41 of them) an
 that sends one body to many recipients (Mailgun, SendGrid) made a call per variant per claim,
 24 recipients each on average; grouped, most calls carry their full 1,000
 (``benchmarks/send_throughput.py``). The window keeps memory bounded as the paging does.
+
+With a job queue (``DIGEST_QUEUE=procrastinate``) each chunk's transaction also defers the
+jobs that will send its rows, one per run of rows due at the same time; the window is then
+ordered by due time first and variant second, so that subscribers sharing a local hour form
+runs (ordered by variant alone, their hours alternate row by row, one job per row).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.render.context import variant_sections
-from digest.store.ledger import Ledger, NewRow
+from digest.store.ledger import Ledger, NewRow, OnRows
 from subscribers.model import AudienceMember
 
 WINDOW = 20_000
@@ -33,6 +38,12 @@ NO_SECTION = "none of their sections is in this edition"
 
 class AudienceSource(Protocol):
     def audience(self, newsletter: str) -> Iterator[list[AudienceMember]]: ...
+
+
+class JobHook(Protocol):
+    """A job queue as enrolment sees it (``digest.queue.enqueue.JobQueue``)."""
+
+    def for_edition(self, edition_id: str) -> OnRows: ...
 
 
 def due_at(slot: datetime, member: AudienceMember, newsletter_zone: ZoneInfo) -> datetime:
@@ -63,11 +74,20 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return None
 
 
-def enroll(ledger: Ledger, audience: AudienceSource, snapshot: Mapping[str, Any]) -> int:
-    """Create the edition's ledger rows from the newsletter's audience; how many were new."""
+def enroll(
+    ledger: Ledger,
+    audience: AudienceSource,
+    snapshot: Mapping[str, Any],
+    queue: JobHook | None = None,
+) -> int:
+    """Create the edition's ledger rows from the newsletter's audience; how many were new.
+
+    With ``queue``, the jobs that send each chunk's new rows are deferred in its transaction.
+    """
     newsletter = snapshot["newsletter"]
     slot = datetime.fromisoformat(snapshot["slot"])
     zone = ZoneInfo(newsletter["timezone"])
+    order = _by_variant if queue is None else _by_due_then_variant
 
     def rows() -> Iterator[NewRow]:
         window: list[tuple[tuple[str, ...], NewRow]] = []
@@ -78,11 +98,12 @@ def enroll(ledger: Ledger, audience: AudienceSource, snapshot: Mapping[str, Any]
                 row = NewRow(member.id, member.email, due_at(slot, member, zone), reason)
                 window.append((sections, row))
             if len(window) >= WINDOW:
-                yield from _by_variant(window)
+                yield from order(window)
                 window = []
-        yield from _by_variant(window)
+        yield from order(window)
 
-    return ledger.create(snapshot["edition_id"], rows())
+    hook = None if queue is None else queue.for_edition(snapshot["edition_id"])
+    return ledger.create(snapshot["edition_id"], rows(), on_chunk=hook)
 
 
 class Resectioning(Protocol):
@@ -112,4 +133,10 @@ def reconsider(ledger: Resectioning, audience: AudienceSource, snapshot: Mapping
 def _by_variant(window: list[tuple[tuple[str, ...], NewRow]]) -> Iterator[NewRow]:
     """The window's rows with each variant's together (a stable sort: audience order within)."""
     window.sort(key=lambda item: item[0])
+    return (row for _, row in window)
+
+
+def _by_due_then_variant(window: list[tuple[tuple[str, ...], NewRow]]) -> Iterator[NewRow]:
+    """The window's rows by due time, each time's by variant (for the job queue's runs)."""
+    window.sort(key=lambda item: (item[1].due_at, item[0]))
     return (row for _, row in window)

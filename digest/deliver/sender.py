@@ -13,6 +13,10 @@ One pass of ``Sender.run``:
    them by variant, and send each group; record every row's result;
 3. repeat until nothing is due, keeping ``concurrency`` batches in flight.
 
+A queued job (``DIGEST_QUEUE=procrastinate``) runs ``Sender.send_range`` instead: the same
+take-over of uncertain rows and the same per-batch path (``_send_claimed``), on the rows of
+the job's id range only, one claim after another, each row at most once per run.
+
 An edition pauses itself when the provider refuses our key, or after
 ``pause_after_failures`` batches in a row delivered nothing; a paused edition claims nothing
 until it is resumed, and what was claimed goes back to pending.
@@ -37,7 +41,7 @@ from digest.render.links import LinkBuilder
 from digest.render.message import make_message_id
 from digest.render.personal import Recipient, personal_values
 from digest.render.variants import EditionRenderer, Variant
-from digest.store.ledger import Claimed, Counts, EditionState, Ledger
+from digest.store.ledger import Claimed, Counts, EditionState, IdSpan, Ledger, RangeLeft
 from subscribers.model import AudienceMember
 
 Clock = Callable[[], datetime]
@@ -84,6 +88,16 @@ class SendReport:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RangeReport:
+    """What one run of a queued job did, and what its range still holds."""
+
+    claims: int
+    sent: int
+    left: RangeLeft
+    paused: str | None = None
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -114,6 +128,7 @@ class Sender:
         self.newsletter: str = snapshot["newsletter"]["name"]
         self.domain = sender_domain(snapshot["newsletter"]["sender_address"])
         self._failures = 0
+        self._sent = 0
 
     async def run(self) -> SendReport:
         started = self.clock()
@@ -128,12 +143,53 @@ class Sender:
         seconds = (self.clock() - started).total_seconds()
         return SendReport(self.edition_id, counts, seconds, paused)
 
+    async def send_range(self, span: IdSpan) -> RangeReport:
+        """A queued job's work: the rows of ``span``, claimed a provider batch at a time.
+
+        Rows whose lease ran out are taken over as in ``run``; due pending rows are claimed
+        in id order, each claim starting after the last one, so a row released for a retry
+        (throttled, a server error) waits for the job's next attempt instead of being sent
+        again at once. The report says what the range still holds, for the job to decide
+        whether it is done.
+        """
+        claims, cursor, paused = 0, span.first_id, None
+        try:
+            while cursor <= span.last_id:
+                reason = await asyncio.to_thread(self._paused_reason)
+                if reason is not None:
+                    raise EditionPaused(reason)
+                claim = await asyncio.to_thread(
+                    self.ledger.claim_range,
+                    self.edition_id,
+                    IdSpan(cursor, span.last_id),
+                    self.owner,
+                    self.provider.max_batch,
+                    self.options.lease,
+                    uuid.uuid4().hex,
+                )
+                if not claim.taken_over and not claim.due:
+                    break
+                claims += 1
+                await self._take_over(claim.taken_over)
+                if claim.due:
+                    cursor = claim.due[-1].id + 1
+                    await self._send_claimed(claim.due)
+        except EditionPaused as stop:
+            paused = str(stop)
+        left = await asyncio.to_thread(self.ledger.left_in_range, self.edition_id, span)
+        return RangeReport(claims, self._sent, left, paused)
+
     # -- the loop ---------------------------------------------------------------------------
 
     async def _recover(self) -> None:
         reclaimed = await asyncio.to_thread(
             self.ledger.reclaim_expired, self.edition_id, self.owner, self.options.lease
         )
+        await self._take_over(reclaimed)
+
+    async def _take_over(self, reclaimed: Sequence[Claimed]) -> None:
+        """Rows found mid-send after a crash: the same batches again (same key) where that
+        is safe or the policy says so, else failed for ops to review."""
         by_batch: dict[str, list[Claimed]] = {}
         for row in reclaimed:
             by_batch.setdefault(row.batch_key, []).append(row)
@@ -263,6 +319,7 @@ class Sender:
         # a trip to a worker thread per outcome that has rows: most batches are all sent
         if sent:
             await asyncio.to_thread(self.ledger.mark_sent, self.owner, sent)
+            self._sent += len(sent)
         if failed:
             await asyncio.to_thread(self.ledger.mark_failed, self.owner, failed)
         if retry:

@@ -14,6 +14,11 @@ a worker whose lease expired and was taken over cannot overwrite the new owner's
 A row still ``sending`` after its lease expired is uncertain: the worker died somewhere
 between claiming and recording. ``reclaim_expired`` takes such rows over, keeping their
 batch key so that an idempotent provider sees the very same request again.
+
+A queued job (``digest.queue``) owns a range of ids: ``claim_range`` does both moves on
+that range only, and ``left_in_range`` tells the job whether its range is done. Creating
+rows (and the ops moves that make rows pending again) can hand the new rows, in their own
+transaction, to a job queue that writes the jobs sending them (``OnRows``).
 """
 
 from __future__ import annotations
@@ -24,13 +29,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, case, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from digest.store.ledger_schema import deliveries, edition_states
 
 Clock = Callable[[], datetime]
+Enqueued = tuple[int, datetime]
+"""A row just made pending: its id and when it is due (what a job queue needs of it)."""
+OnRows = Callable[[Connection, Sequence[Enqueued]], None]
+"""Called inside the transaction that made rows pending, on the same connection, so a job
+queue in the same database writes the jobs that will send them in that very transaction."""
 
 
 def utc_now() -> datetime:
@@ -61,6 +71,33 @@ class Claimed:
     attempts: int
     batch_key: str
     uncertain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IdSpan:
+    """A queued job's rows: ids ``first_id`` to ``last_id``, both included."""
+
+    first_id: int
+    last_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RangeClaim:
+    taken_over: list[Claimed]
+    """Rows whose sender's lease ran out mid-send: uncertain, their batch key kept."""
+    due: list[Claimed]
+
+
+@dataclass(frozen=True, slots=True)
+class RangeLeft:
+    due: int
+    """Pending rows already due: released for a retry, or not yet claimed."""
+    sending: int
+    """Rows in some sender's hands (this job's own are recorded before it asks)."""
+    lease_until: datetime | None
+    """The latest of those senders' leases: when the rows can be taken over."""
+    next_due: datetime | None = None
+    """When the earliest pending row not yet due falls due (by this machine's clock)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,20 +137,30 @@ class Ledger:
 
     # -- creating ---------------------------------------------------------------------------
 
-    def create(self, edition_id: str, rows: Iterable[NewRow], chunk: int = 2000) -> int:
-        """Add rows not yet in the ledger (one per subscriber, ever); how many were new."""
+    def create(
+        self,
+        edition_id: str,
+        rows: Iterable[NewRow],
+        chunk: int = 2000,
+        on_chunk: OnRows | None = None,
+    ) -> int:
+        """Add rows not yet in the ledger (one per subscriber, ever); how many were new.
+
+        ``on_chunk`` hears each chunk's inserted rows (id order) inside the chunk's
+        transaction; rows that already existed are not among them.
+        """
         added = 0
         batch: list[NewRow] = []
         for row in rows:
             batch.append(row)
             if len(batch) >= chunk:
-                added += self._insert(edition_id, batch)
+                added += self._insert(edition_id, batch, on_chunk)
                 batch = []
         if batch:
-            added += self._insert(edition_id, batch)
+            added += self._insert(edition_id, batch, on_chunk)
         return added
 
-    def _insert(self, edition_id: str, rows: Sequence[NewRow]) -> int:
+    def _insert(self, edition_id: str, rows: Sequence[NewRow], on_chunk: OnRows | None) -> int:
         now = self.clock()
         with self.engine.begin() as conn:
             known = set(
@@ -124,12 +171,17 @@ class Ledger:
                 ).scalars()
             )
             fresh = [r for r in rows if r.subscriber_id not in known]
-            if fresh:
-                conn.execute(
-                    _insert_ignoring_duplicates(conn.dialect.name),
-                    [_new_row(edition_id, r, now) for r in fresh],
-                )
-        return len(fresh)
+            if not fresh:
+                return 0
+            statement = _insert_ignoring_duplicates(conn.dialect.name)
+            values = [_new_row(edition_id, r, now) for r in fresh]
+            if on_chunk is None:
+                conn.execute(statement, values)
+                return len(fresh)
+            returning = statement.returning(deliveries.c.id, deliveries.c.due_at)
+            inserted = sorted((int(i), due) for i, due in conn.execute(returning, values))
+            on_chunk(conn, inserted)
+        return len(inserted)
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -137,17 +189,81 @@ class Ledger:
         self, edition_id: str, owner: str, limit: int, lease: timedelta, batch_key: str
     ) -> list[Claimed]:
         """Move up to ``limit`` due pending rows to sending under this owner's lease."""
+        statement = self._claiming(edition_id, owner, limit, lease, batch_key)
+        with self.engine.begin() as conn:
+            rows = conn.execute(statement).all()
+        return _sorted_claims(rows)
+
+    def claim_range(
+        self,
+        edition_id: str,
+        span: IdSpan,
+        owner: str,
+        limit: int,
+        lease: timedelta,
+        batch_key: str,
+    ) -> RangeClaim:
+        """A queued job's claim: rows of ``span`` whose lease ran out (taken over, uncertain,
+        their batch key kept) and up to ``limit`` due pending rows, all under this lease.
+
+        One transaction, so a job never holds half of what it claimed. The range bounds a
+        job's work: rows outside it belong to other jobs (its ids may interleave with other
+        editions', which the edition filter leaves out).
+        """
+        in_span = deliveries.c.id.between(span.first_id, span.last_id)
+        with self.engine.begin() as conn:
+            taken = conn.execute(self._taking_over(edition_id, owner, lease, in_span)).all()
+            due = conn.execute(
+                self._claiming(edition_id, owner, limit, lease, batch_key, in_span)
+            ).all()
+        return RangeClaim(_sorted_claims(taken), _sorted_claims(due))
+
+    def left_in_range(self, edition_id: str, span: IdSpan) -> RangeLeft:
+        """What a job's range still holds: pending rows due now and later, rows in a lease."""
+        now = self.clock()
+        pending = deliveries.c.status == Status.PENDING.value
+        query = (
+            select(
+                func.sum(one_if(pending & (deliveries.c.due_at <= now))),
+                func.sum(one_if(deliveries.c.status == Status.SENDING.value)),
+                func.max(deliveries.c.lease_until),
+                func.min(case((pending & (deliveries.c.due_at > now), deliveries.c.due_at))),
+            )
+            .where(deliveries.c.edition_id == edition_id)
+            .where(deliveries.c.id.between(span.first_id, span.last_id))
+            .where(deliveries.c.status.in_([Status.PENDING.value, Status.SENDING.value]))
+        )
+        with self.engine.connect() as conn:
+            due, sending, lease_until, next_due = conn.execute(query).one()
+        return RangeLeft(int(due or 0), int(sending or 0), lease_until, next_due)
+
+    def reclaim_expired(self, edition_id: str, owner: str, lease: timedelta) -> list[Claimed]:
+        """Take over rows whose lease ran out while sending: they are now uncertain."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(self._taking_over(edition_id, owner, lease)).all()
+        return _sorted_claims(rows)
+
+    def _claiming(
+        self,
+        edition_id: str,
+        owner: str,
+        limit: int,
+        lease: timedelta,
+        batch_key: str,
+        *where: Any,
+    ) -> Any:
         now = self.clock()
         due = (
             select(deliveries.c.id)
             .where(deliveries.c.edition_id == edition_id)
             .where(deliveries.c.status == Status.PENDING.value)
             .where(deliveries.c.due_at <= now)
+            .where(*where)
             .order_by(deliveries.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        statement = (
+        return (
             update(deliveries)
             .where(deliveries.c.id.in_(due.scalar_subquery()))
             .values(
@@ -158,27 +274,17 @@ class Ledger:
                 attempts=deliveries.c.attempts + 1,
                 updated_at=now,
             )
-            .returning(
-                deliveries.c.id,
-                deliveries.c.subscriber_id,
-                deliveries.c.email,
-                deliveries.c.attempts,
-                deliveries.c.batch_key,
-                deliveries.c.uncertain,
-            )
+            .returning(*_CLAIMED)
         )
-        with self.engine.begin() as conn:
-            rows = conn.execute(statement).all()
-        return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
-    def reclaim_expired(self, edition_id: str, owner: str, lease: timedelta) -> list[Claimed]:
-        """Take over rows whose lease ran out while sending: they are now uncertain."""
+    def _taking_over(self, edition_id: str, owner: str, lease: timedelta, *where: Any) -> Any:
         now = self.clock()
-        statement = (
+        return (
             update(deliveries)
             .where(deliveries.c.edition_id == edition_id)
             .where(deliveries.c.status == Status.SENDING.value)
             .where(deliveries.c.lease_until < now)
+            .where(*where)
             .values(
                 lease_owner=owner,
                 lease_until=now + lease,
@@ -186,18 +292,8 @@ class Ledger:
                 attempts=deliveries.c.attempts + 1,
                 updated_at=now,
             )
-            .returning(
-                deliveries.c.id,
-                deliveries.c.subscriber_id,
-                deliveries.c.email,
-                deliveries.c.attempts,
-                deliveries.c.batch_key,
-                deliveries.c.uncertain,
-            )
+            .returning(*_CLAIMED)
         )
-        with self.engine.begin() as conn:
-            rows = conn.execute(statement).all()
-        return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
     # -- recording --------------------------------------------------------------------------
 
@@ -382,6 +478,20 @@ class Ledger:
                 .values(edition_id=edition_id, **values)
                 .on_conflict_do_update(index_elements=[edition_states.c.edition_id], set_=values)
             )
+
+
+_CLAIMED = (
+    deliveries.c.id,
+    deliveries.c.subscriber_id,
+    deliveries.c.email,
+    deliveries.c.attempts,
+    deliveries.c.batch_key,
+    deliveries.c.uncertain,
+)
+
+
+def _sorted_claims(rows: Iterable[Any]) -> list[Claimed]:
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
 _IN_CHUNK = 900  # ids per grouped UPDATE: within every SQLite build's bound-variable limit

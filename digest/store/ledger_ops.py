@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, Update, func, or_, select, update
 
-from digest.store.ledger import Counts, Status, one_if
+from digest.store.ledger import Counts, OnRows, Status, one_if
 from digest.store.ledger_schema import deliveries
 
 Clock = Callable[[], datetime]
@@ -71,12 +71,13 @@ class LedgerOps:
             moment: datetime | None = conn.execute(query).scalar()
         return moment
 
-    def retry_failed(self, edition_id: str) -> int:
+    def retry_failed(self, edition_id: str, on_rows: OnRows | None = None) -> int:
         """Failed rows back to pending, due now; the next send tries them again.
 
         The provider's last message stays on the row until it is overwritten; a subscriber
         suppressed since is still skipped, because the send loop checks each row's
-        subscriber when it claims it.
+        subscriber when it claims it. ``on_rows`` hears the moved rows in the same
+        transaction (the job queue defers the jobs that send them).
         """
         now = self.clock()
         statement = (
@@ -92,11 +93,15 @@ class LedgerOps:
                 updated_at=now,
             )
         )
-        with self.engine.begin() as conn:
-            return int(conn.execute(statement).rowcount)
+        return _moving(self.engine, statement, on_rows)
 
-    def make_due_now(self, edition_id: str) -> int:
-        """Pending rows waiting for a subscriber's local hour become due now (send --now)."""
+    def make_due_now(self, edition_id: str, on_rows: OnRows | None = None) -> int:
+        """Pending rows waiting for a subscriber's local hour become due now (send --now).
+
+        With a job queue their jobs still wait for the old hour: ``on_rows`` hears the
+        moved rows in the same transaction and defers jobs due now (the old ones find
+        nothing left when their hour comes).
+        """
         now = self.clock()
         statement = (
             update(deliveries)
@@ -105,8 +110,7 @@ class LedgerOps:
             .where(deliveries.c.due_at > now)
             .values(due_at=now, updated_at=now)
         )
-        with self.engine.begin() as conn:
-            return int(conn.execute(statement).rowcount)
+        return _moving(self.engine, statement, on_rows)
 
     def reconsider(
         self, edition_id: str, receiving: list[int], not_receiving: list[int], reason: str
@@ -139,6 +143,20 @@ class LedgerOps:
                         statement.where(deliveries.c.subscriber_id.in_(chunk))
                     ).rowcount
         return moved
+
+
+def _moving(engine: Engine, statement: Update, on_rows: OnRows | None) -> int:
+    """Run an update that makes rows pending and due; ``on_rows`` hears them, same transaction."""
+    with engine.begin() as conn:
+        if on_rows is None:
+            return int(conn.execute(statement).rowcount)
+        moved = sorted(
+            (int(i), due)
+            for i, due in conn.execute(statement.returning(deliveries.c.id, deliveries.c.due_at))
+        )
+        if moved:
+            on_rows(conn, moved)
+        return len(moved)
 
 
 _IN_CHUNK = 900  # ids per IN (...): within every SQLite build's bound-variable limit

@@ -7,7 +7,9 @@ to migrate a shared PostgreSQL database before rolling out new code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -19,6 +21,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from digest.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+FOREIGN_PREFIX = "procrastinate_"
+"""Names of the job queue's own schema (revision 0011 installs it), which no metadata of ours
+declares: comparing the schema with ``metadata`` (autogenerate, the schema test) skips them."""
+
+
+def is_ours(name: str | None, type_: str, parent_names: Mapping[Any, str | None]) -> bool:
+    """Alembic's ``include_name`` hook: False for procrastinate's tables and their indexes."""
+    if type_ == "table":
+        return not (name or "").startswith(FOREIGN_PREFIX)
+    return not (parent_names.get("table_name") or "").startswith(FOREIGN_PREFIX)
 
 
 def alembic_config(engine: Engine) -> Config:

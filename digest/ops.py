@@ -4,7 +4,7 @@ Every answer is plain JSON-ready data, so ``digest editions --json`` and ``GET
 /api/editions`` say the same thing in the same shape. The moves (pause, resume, plan, send
 now, retry what failed) are each one or two store statements; the sending itself is done
 by whoever runs the send loop (``digest send`` in the foreground, the dispatcher of
-``digest run`` otherwise).
+``digest run`` otherwise), or with the queue by the workers (``who_sends`` says which).
 
 Pausing a newsletter stops new slots from being planned (they are recorded as skipped)
 and stops its editions from claiming rows; pausing an edition stops that edition only.
@@ -20,7 +20,9 @@ carries on whatever happens to its approval.
 
 With a job queue (``queue``), every move that makes deliveries pending and due (enrolment,
 send now, retry what failed) defers the jobs that send them in the same transaction, and
-``digest worker`` processes send them.
+``digest worker`` processes send them. Resuming and approving wake the jobs that were
+waiting on the pause or the approval, so sending starts again at once rather than at the
+jobs' next look, up to five minutes later.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import Connection
 
 from digest.deliver.enroll import AudienceSource, JobHook, enroll, reconsider
 from digest.deliver.sender import Audience as ReceivingCheck
@@ -53,6 +57,15 @@ class Audience(AudienceSource, ReceivingCheck, Protocol):
     """The subscriber store as editions need it: who to enrol, and who still receives."""
 
 
+class SendQueue(JobHook, Protocol):
+    """The job queue as ops use it (``digest.queue.enqueue.JobQueue``): it defers the jobs
+    of rows made pending, and wakes the jobs of an edition that may send again."""
+
+    def bring_forward(
+        self, conn: Connection, name: str, of: Literal["edition", "newsletter"] = "edition"
+    ) -> list[int]: ...
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -68,7 +81,7 @@ class Operations:
     audience: Audience
     editorial: EditorialStore
     clock: Clock = utc_now
-    queue: JobHook | None = None
+    queue: SendQueue | None = None
     """The job queue that sends (``DIGEST_QUEUE=procrastinate``), or None: sent in-process."""
     _went_unapproved: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
@@ -156,12 +169,30 @@ class Operations:
         """Let a paused newsletter or edition send again; nothing sent is sent twice."""
         if self.config.get_or_none(target) is not None:
             self.runs.set_newsletter_state(target, NewsletterState(False))
+            self._wake(target, "newsletter")
             return {"newsletter": target, "paused": False}
         self._edition(target)
         self.ledger.set_state(
             target, EditionState(paused=False, reason=None, consecutive_failures=0)
         )
+        self._wake(target, "edition")
         return {"edition": target, "paused": False}
+
+    def who_sends(self) -> str:
+        """Who sends what ops make due, for the notes of the CLI and the API."""
+        if self.queue is not None:
+            return "the workers (`digest worker`, DIGEST_QUEUE=procrastinate) send"
+        return "the dispatcher of `digest run` sends"
+
+    def _wake(self, name: str, of: Literal["edition", "newsletter"]) -> None:
+        """With the queue, the waiting jobs of what may send again go now (after the move
+        that lets them: woken before it, they would find it still paused and wait again)."""
+        if self.queue is None:
+            return
+        with self.ledger.engine.begin() as conn:
+            woken = self.queue.bring_forward(conn, name, of)
+        if woken:
+            log.info("%s %s: %d waiting send jobs brought forward", of, name, len(woken))
 
     def plan(self, newsletter: str, at: datetime | None = None) -> Edition:
         """Plan the slot at or before ``at`` (default now) and enrol its audience, once."""
@@ -273,6 +304,9 @@ class Operations:
         else:
             name, chosen = target, self._approval_slot(self._newsletter(target), slot)
         self.editorial.approve(name, chosen, editor)
+        approved = self.editions.get(name, chosen)
+        if approved is not None:
+            self._wake(approved.id, "edition")
         return self.approval(name, chosen)
 
     def _approval_slot(self, newsletter: Newsletter, slot: datetime | None) -> datetime:

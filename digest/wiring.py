@@ -26,6 +26,7 @@ from digest.ingest import Ingestor
 from digest.newsletters import NewsletterConfig, load_newsletters
 from digest.ops import Operations
 from digest.queue.enqueue import JobQueue, batch_size
+from digest.queue.status import QueueView
 from digest.render.copies import sender_domain, worst_case_values
 from digest.render.lint import Support, default_support_folder, load_support
 from digest.render.templates import TemplateSet
@@ -184,6 +185,10 @@ class Parts:
             return None
         self.settings.queue_url()
         return JobQueue(batch_size(self.settings.provider))
+
+    def queue_view(self) -> QueueView:
+        """What ops see of the job queue (off unless ``DIGEST_QUEUE=procrastinate``)."""
+        return QueueView(self.engine, enabled=self.settings.queue == "procrastinate")
 
     def event_store(self) -> EventStore:
         """Provider events from webhooks, kept raw."""

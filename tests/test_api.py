@@ -44,6 +44,7 @@ ROUTES = [
     ("POST", "/api/newsletters/{name}/resume"),
     ("POST", "/api/editions/{edition_id}/pause"),
     ("POST", "/api/editions/{edition_id}/resume"),
+    ("GET", "/api/queue"),
 ]
 
 

@@ -23,7 +23,7 @@ COMMANDS = [
     ["newsletters"], ["plan"], ["preview"], ["check"], ["send"], ["serve"], ["run"],
     ["schedule"], ["editions"], ["edition", "show"], ["pause"], ["resume"], ["retry-failed"],
     ["editors"], ["editors", "add"], ["editors", "remove"], ["editors", "list"],
-    ["editors", "hash"], ["worker"],
+    ["editors", "hash"], ["worker"], ["queue"],
 ]  # fmt: skip
 
 

@@ -123,8 +123,10 @@ def resume(ctx: click.Context, target: str) -> None:
       digest resume daily
     """
     with build(settings_of(ctx)) as parts:
-        result = parts.operations(parts.newsletters()).resume(target)
-    click.echo(f"resumed {_named(result)}; `digest run` (or `digest send`) sends what is due")
+        ops = parts.operations(parts.newsletters())
+        result = ops.resume(target)
+    who = ops.who_sends() if ops.queue else "`digest run` (or `digest send`) sends"
+    click.echo(f"resumed {_named(result)}; {who} what is due")
 
 
 @cli.command("retry-failed")

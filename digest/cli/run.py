@@ -79,7 +79,7 @@ def run(
     with build(settings) as parts:
         config = parts.newsletters()
         make_provider(settings, http_client(settings), provider)  # a bad setting stops us now
-        metrics = Metrics(StoreMetricsSource(parts.engine))
+        metrics = Metrics(StoreMetricsSource(parts.engine, parts.queue_view()))
         if metrics_port is not None:
             start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
         worker = (
@@ -130,7 +130,8 @@ async def _run(
         if worker is None:
             await runner.run_forever()
         else:
-            await _with_worker(runner, run_worker(parts, config, worker, stop), stop)
+            working = run_worker(parts, config, worker, stop, alerts=metrics)
+            await _with_worker(runner, working, stop)
         return {}
     finally:
         await client.aclose()

@@ -98,8 +98,7 @@ class Dispatcher:
         """Alert once per edition and kind: it paused itself, or too much of it failed."""
         ids = {"edition_id": edition.id, "newsletter": edition.newsletter}
         if report.paused and self._first(edition.id, "edition_paused"):
-            message = f"edition {edition.id} paused: {report.paused}"
-            alert(log, "edition_paused", message, counter=self.alerts, **ids)
+            alert_paused(edition, report.paused, self.alerts)
         counts = report.counts
         finished = counts.sent + counts.failed
         if finished >= MIN_FINISHED_FOR_RATE:
@@ -121,3 +120,10 @@ class Dispatcher:
             return False
         self._alerted.add(key)
         return True
+
+
+def alert_paused(edition: Edition, reason: str, counter: AlertCounter | None) -> None:
+    """The ``edition_paused`` alert, the same from this dispatcher and from a queue worker."""
+    ids = {"edition_id": edition.id, "newsletter": edition.newsletter}
+    message = f"edition {edition.id} paused: {reason}"
+    alert(log, "edition_paused", message, counter=counter, **ids)

@@ -19,7 +19,9 @@ the job's id range only, one claim after another, each row at most once per run.
 
 An edition pauses itself when the provider refuses our key, or after
 ``pause_after_failures`` batches in a row delivered nothing; a paused edition claims nothing
-until it is resumed, and what was claimed goes back to pending.
+until it is resumed, and what was claimed goes back to pending. The run of failed batches is
+counted in the store (``Ledger.count_batch``), not by one sender: on the queue each batch
+is a job of its own, on any worker, and the count must see them all.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from digest.render.links import LinkBuilder
 from digest.render.message import make_message_id
 from digest.render.personal import Recipient, personal_values
 from digest.render.variants import EditionRenderer, Variant
-from digest.store.ledger import Claimed, Counts, EditionState, IdSpan, Ledger, RangeLeft
+from digest.store.ledger import Claimed, Counts, IdSpan, Ledger, RangeLeft
 from subscribers.model import AudienceMember
 
 Clock = Callable[[], datetime]
@@ -96,6 +98,8 @@ class RangeReport:
     sent: int
     left: RangeLeft
     paused: str | None = None
+    paused_here: bool = False
+    """This run paused the edition itself (failed batches, a refused key): its to alert."""
 
 
 def worker_name() -> str:
@@ -127,8 +131,8 @@ class Sender:
         self.edition_id: str = snapshot["edition_id"]
         self.newsletter: str = snapshot["newsletter"]["name"]
         self.domain = sender_domain(snapshot["newsletter"]["sender_address"])
-        self._failures = 0
         self._sent = 0
+        self._paused_here = False
 
     async def run(self) -> SendReport:
         started = self.clock()
@@ -177,7 +181,7 @@ class Sender:
         except EditionPaused as stop:
             paused = str(stop)
         left = await asyncio.to_thread(self.ledger.left_in_range, self.edition_id, span)
-        return RangeReport(claims, self._sent, left, paused)
+        return RangeReport(claims, self._sent, left, paused, self._paused_here)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -324,22 +328,20 @@ class Sender:
             await asyncio.to_thread(self.ledger.mark_failed, self.owner, failed)
         if retry:
             await asyncio.to_thread(self.ledger.release, self.owner, retry)
-        self._failures = 0 if sent else self._failures + 1
-        if self._failures >= self.options.pause_after_failures:
+        failures = await asyncio.to_thread(self.ledger.count_batch, self.edition_id, bool(sent))
+        if failures >= self.options.pause_after_failures:
             last = (failed + retry)[-1][1] if failed or retry else "no message delivered"
-            reason = (
-                f"paused after {self._failures} batches in a row sent nothing; last error: {last}"
-            )
-            await self._pause(reason)
+            reason = f"paused after {failures} batches in a row sent nothing; last error: {last}"
+            await self._pause(reason, failures)
             raise EditionPaused(reason)
 
     async def _release(self, batches: Sequence[Batch], error: str) -> None:
         rows = [(e.delivery_id, error) for batch in batches for e in batch.envelopes]
         await asyncio.to_thread(self.ledger.release, self.owner, rows)
 
-    async def _pause(self, reason: str) -> None:
-        state = EditionState(paused=True, reason=reason, consecutive_failures=self._failures)
-        await asyncio.to_thread(self.ledger.set_state, self.edition_id, state)
+    async def _pause(self, reason: str, failures: int = 0) -> None:
+        paused = await asyncio.to_thread(self.ledger.pause_once, self.edition_id, reason, failures)
+        self._paused_here = self._paused_here or paused
 
 
 def _variant_key(claim_key: str, variant: Variant) -> str:

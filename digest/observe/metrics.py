@@ -3,9 +3,11 @@
 Two kinds of figure. Events only this process sees (a provider call and its status code,
 its latency, an alert, a scheduler misfire) are counters and a histogram updated as they
 happen. Facts the store already keeps (editions, deliveries by status, each newsletter's
-last good run, slot outcomes) are read from it when Prometheus scrapes, through
+last good run, slot outcomes; with the job queue, its jobs by state, its live workers and
+each worker's recipients per minute) are read from it when Prometheus scrapes, through
 ``MetricsSource``: every process reports the same truth, nothing is counted twice after a
-restart, and a figure cannot drift from the ledger.
+restart, and a figure cannot drift from the ledger. Without a queue (SQLite, or
+``DIGEST_QUEUE=none``) the queue's families are left out rather than reported as zeros.
 
 Every instrument lives in the ``Metrics`` object's own registry, not prometheus_client's
 global one, so tests and several apps in one process never share a counter.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import (
@@ -37,6 +40,17 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """The job queue at scrape time (``digest.queue.status`` reads it)."""
+
+    jobs: Mapping[str, int]
+    """due, scheduled, running, failed -> jobs."""
+    live_workers: int
+    recipients_per_minute: Mapping[str, float]
+    """Worker name -> recipients per minute over the status's window."""
+
+
 class MetricsSource(Protocol):
     """What the store knows that the metrics report, read at scrape time."""
 
@@ -54,6 +68,10 @@ class MetricsSource(Protocol):
 
     def slot_outcomes(self) -> Mapping[tuple[str, str], int]:
         """(newsletter, outcome) -> slots recorded with that outcome."""
+        ...
+
+    def queue(self) -> QueueFigures | None:
+        """The job queue's figures, or None when there is no queue."""
         ...
 
 
@@ -153,4 +171,29 @@ class StoreCollector(Collector):
         )
         for (newsletter, outcome), count in sorted(self.source.slot_outcomes().items()):
             slots.add_metric([newsletter, outcome], count)
-        return [editions, deliveries, last, slots]
+        return [editions, deliveries, last, slots, *self._queue_families()]
+
+    def _queue_families(self) -> list[Metric]:
+        figures = self.source.queue()
+        if figures is None:
+            return []
+        jobs = GaugeMetricFamily(
+            "digest_queue_jobs",
+            "Send jobs by state: due (waiting, due now), scheduled (waiting for later),"
+            " running, failed.",
+            labels=["status"],
+        )
+        for status, count in sorted(figures.jobs.items()):
+            jobs.add_metric([status], count)
+        workers = GaugeMetricFamily(
+            "digest_queue_workers", "Send workers whose heartbeat is recent (live)."
+        )
+        workers.add_metric([], figures.live_workers)
+        rates = GaugeMetricFamily(
+            "digest_worker_recipients_per_minute",
+            "Recipients each send worker handed to the provider per minute, recent minutes.",
+            labels=["worker"],
+        )
+        for worker, rate in sorted(figures.recipients_per_minute.items()):
+            rates.add_metric([worker], rate)
+        return [jobs, workers, rates]

@@ -9,12 +9,17 @@ inside the chunk's transaction: both commit, or neither does.
 
 The batch size is the provider's, by name, so that planning (the scheduler, the ops API,
 ``digest send``) needs neither the provider's keys nor a client to cut the jobs.
+
+``bring_forward`` is for resume and approval: a job of a paused (or unapproved) edition
+waits longer and longer, up to five minutes between looks, and would start sending that
+late; its waiting jobs are made due now instead, or at their rows' own hour if later.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import orjson
 from sqlalchemy import Connection, text
@@ -54,6 +59,37 @@ DEFER = text(
 )
 
 
+BRING_FORWARD = """
+    WITH waiting AS (
+        SELECT job.id, GREATEST(now(), COALESCE((
+                   SELECT min(d.due_at) FROM deliveries AS d
+                    WHERE d.edition_id = job.args->>'edition_id'
+                      AND d.id BETWEEN (job.args->>'first_id')::bigint
+                                   AND (job.args->>'last_id')::bigint
+                      AND d.status = 'pending'
+               ), now())) AS at
+          FROM procrastinate_jobs AS job
+         WHERE job.status = 'todo'
+           AND job.queue_name = :queue
+           AND job.task_name = :task
+           AND job.scheduled_at > now()
+           AND job.args->>'edition_id' IN ({editions})
+    )
+    UPDATE procrastinate_jobs AS job
+       SET scheduled_at = waiting.at, attempts = 0
+      FROM waiting
+     WHERE job.id = waiting.id AND job.status = 'todo' AND waiting.at < job.scheduled_at
+    RETURNING job.id
+"""
+"""Waiting jobs made due now, or when their range's first pending row falls due if that is
+later (a subscriber's hour: waking the job sooner would only make it wait again). Their
+attempts start again from zero: they counted waits, which are not failures, and left as
+they are they would start the next backoff at its cap and leave one error before the job
+fails for good (``SendRetry``)."""
+EDITIONS_BY_ID = ":edition_id"
+EDITIONS_OF_NEWSLETTER = "SELECT id FROM editions WHERE newsletter = :newsletter"
+
+
 def batch_size(provider: str) -> int:
     """The provider's batch, which bounds one job's rows (an unknown name: the smallest)."""
     return BATCH_SIZES.get(provider, min(BATCH_SIZES.values()))
@@ -86,3 +122,16 @@ class JobQueue:
             "at": [job.due_at for job in jobs],
         }
         return [int(job_id) for job_id in conn.execute(DEFER, params).scalars()]
+
+    def bring_forward(
+        self, conn: Connection, name: str, of: Literal["edition", "newsletter"] = "edition"
+    ) -> list[int]:
+        """Make the waiting jobs of an edition (or of every edition of a newsletter) due now,
+        or at their rows' hour; their ids. For resume and approval, after the state moved."""
+        if of == "edition":
+            editions, named = EDITIONS_BY_ID, {"edition_id": name}
+        else:
+            editions, named = EDITIONS_OF_NEWSLETTER, {"newsletter": name}
+        statement = text(BRING_FORWARD.format(editions=editions))
+        params = {"queue": self.queue_name, "task": self.task_name, **named}
+        return sorted(int(job_id) for job_id in conn.execute(statement, params).scalars())

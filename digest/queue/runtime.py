@@ -9,7 +9,10 @@ claim, its copies, the provider's call and the record, not a set-up.
 The job's body is the in-process send path itself (``Sender.send_range`` shares
 ``_send_claimed`` with ``Sender.run``), and what it leaves decides the job's fate
 (``verdict``): done, wait (paused, awaiting approval, rows in another sender's lease), or
-back off (rows released for a retry).
+back off (rows released for a retry). A job whose batch paused the edition (the run of
+failed batches, counted in the store across jobs, reached ``pause_after_failures``; or the
+provider refused the key) raises the dispatcher's ``edition_paused`` alert, once: only the
+job that paused it does.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ import httpx
 from sqlalchemy import Engine
 
 from digest.deliver.base import Provider
+from digest.deliver.dispatch import alert_paused
 from digest.deliver.providers import make_provider
 from digest.deliver.sender import RangeReport, Sender, SendOptions, worker_name
 from digest.newsletters import NewsletterConfig
+from digest.observe.logs import AlertCounter
 from digest.ops import Operations
 from digest.queue.app import Unfinished, Waiting
 from digest.render.links import LinkBuilder
@@ -86,6 +91,7 @@ class WorkerRuntime:
     options: SendOptions
     name: str = field(default_factory=worker_name)
     paused_retry_seconds: float = PAUSED_RETRY_SECONDS
+    alerts: AlertCounter | None = None
     _renderers: OrderedDict[str, tuple[datetime, asyncio.Future[EditionRenderer]]] = field(
         default_factory=OrderedDict, repr=False
     )
@@ -108,6 +114,8 @@ class WorkerRuntime:
             paused_check=lambda: self.ops.paused_reason(edition),
         )
         report = await sender.send_range(span)
+        if report.paused_here and report.paused is not None:
+            alert_paused(edition, report.paused, self.alerts)
         if report.claims:
             await asyncio.to_thread(self.stats.count, self.name, report.claims, report.sent)
         return verdict(edition_id, report, datetime.now(UTC), self.paused_retry_seconds)
@@ -155,9 +163,14 @@ def _until(moment: datetime, now: datetime) -> float:
 
 
 def build_runtime(
-    parts: Parts, config: NewsletterConfig, providers: Providers, templates: TemplateSet
+    parts: Parts,
+    config: NewsletterConfig,
+    providers: Providers,
+    templates: TemplateSet,
+    alerts: AlertCounter | None = None,
 ) -> WorkerRuntime:
-    """The runtime over parts built once for the worker process."""
+    """The runtime over parts built once for the worker process; ``alerts`` counts its
+    alerts (``digest run --with-worker --metrics-port``)."""
     return WorkerRuntime(
         ops=parts.operations(config),
         renderer_for=lambda edition: parts.renderer(templates, edition.snapshot),
@@ -165,4 +178,5 @@ def build_runtime(
         provider_for=providers.for_edition,
         stats=WorkerStats(parts.engine),
         options=parts.send_options(),
+        alerts=alerts,
     )

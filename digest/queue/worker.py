@@ -18,6 +18,7 @@ from procrastinate import App
 
 from digest.deliver.providers import http_client, make_provider
 from digest.newsletters import NewsletterConfig
+from digest.observe.logs import AlertCounter
 from digest.queue.app import make_app
 from digest.queue.jobs import QUEUE_NAME
 from digest.queue.runtime import Providers, build_runtime
@@ -40,15 +41,21 @@ class WorkerOptions:
 
 
 async def run_worker(
-    parts: Parts, config: NewsletterConfig, options: WorkerOptions, stop: asyncio.Event
+    parts: Parts,
+    config: NewsletterConfig,
+    options: WorkerOptions,
+    stop: asyncio.Event,
+    alerts: AlertCounter | None = None,
 ) -> None:
-    """Run send jobs until ``stop`` is set; the jobs in flight finish before it returns."""
+    """Run send jobs until ``stop`` is set; the jobs in flight finish before it returns.
+
+    ``alerts`` counts the worker's alerts where the process serves metrics."""
     settings = parts.settings
     url = settings.queue_url()
     client = http_client(settings)
     await make_provider(settings, client, options.provider).close()  # a bad setting stops us
     providers = Providers(settings, client, config, parts.engine, options.provider)
-    runtime = build_runtime(parts, config, providers, parts.templates())
+    runtime = build_runtime(parts, config, providers, parts.templates(), alerts)
     app = make_app(url, runtime.send_batch, connections=options.concurrency + 3)
     try:
         async with app.open_async():

@@ -479,6 +479,69 @@ class Ledger:
                 .on_conflict_do_update(index_elements=[edition_states.c.edition_id], set_=values)
             )
 
+    def count_batch(self, edition_id: str, delivered: bool) -> int:
+        """One batch's outcome in the edition's run of batches that delivered nothing: reset
+        by a batch that delivered, one longer otherwise; the run's length after it.
+
+        Kept in the store, not by each sender, because on the queue every batch is a job of
+        its own, run by any worker: only a count they all add to can see five in a row.
+        Each move is one statement, so batches recording at once never lose a step. A
+        delivering batch writes nothing while the count is already zero (the usual case).
+        """
+        now = self.clock()
+        state = edition_states.c
+        with self.engine.begin() as conn:
+            if delivered:
+                conn.execute(
+                    update(edition_states)
+                    .where(state.edition_id == edition_id, state.consecutive_failures != 0)
+                    .values(consecutive_failures=0, updated_at=now)
+                )
+                return 0
+            insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            statement = insert(edition_states).values(
+                edition_id=edition_id,
+                paused=False,
+                reason=None,
+                consecutive_failures=1,
+                updated_at=now,
+            )
+            counted = conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[state.edition_id],
+                    set_={
+                        "consecutive_failures": state.consecutive_failures + 1,
+                        "updated_at": now,
+                    },
+                ).returning(state.consecutive_failures)
+            ).scalar_one()
+        return int(counted)
+
+    def pause_once(self, edition_id: str, reason: str, failures: int) -> bool:
+        """Pause the edition unless it is paused already; whether this call paused it.
+
+        Two batches may reach the limit together (or be refused the key together): only one
+        of them pauses it, so ops hear of the pause once, from whichever process it was.
+        """
+        state = edition_states.c
+        values = {
+            "paused": True,
+            "reason": reason,
+            "consecutive_failures": failures,
+            "updated_at": self.clock(),
+        }
+        with self.engine.begin() as conn:
+            insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            paused = conn.execute(
+                insert(edition_states)
+                .values(edition_id=edition_id, **values)
+                .on_conflict_do_update(
+                    index_elements=[state.edition_id], set_=values, where=~state.paused
+                )
+                .returning(state.edition_id)  # psycopg's rowcount is -1 for an upsert
+            ).first()
+        return paused is not None
+
 
 _CLAIMED = (
     deliveries.c.id,

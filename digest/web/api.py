@@ -2,7 +2,9 @@
 
 Every route answers what ``digest.ops.Operations`` answers, so ``GET /api/editions`` and
 ``digest editions --json`` say the same thing in the same shape. The sending itself stays
-with the dispatcher of ``digest run``: ``send`` only makes the edition's deliveries due.
+with the dispatcher of ``digest run``, or with the workers when the queue is on
+(``DIGEST_QUEUE=procrastinate``): ``send`` only makes the edition's deliveries due.
+``GET /api/queue`` shows that queue (``digest.queue.status``), as ``digest queue`` does.
 
 The routes sit in the page app (``create_app`` includes this router) but answer every
 error in JSON, ``{"detail": ...}``, through their own route class: the page app turns
@@ -24,7 +26,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -38,20 +40,22 @@ from starlette.exceptions import HTTPException
 from digest.errors import ConfigError, NotFoundError, PlanningError, RefusedError, StoreError
 from digest.newsletter_model import NewsletterConfig
 from digest.ops import Operations
+from digest.queue.status import MINUTES, QueueView
 from digest.web.site import SiteDep
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = (
     "See and steer the newsletters' editions: what ops do with `digest editions`, "
-    "`digest pause|resume` and `digest send --now`. Every route needs "
+    "`digest pause|resume` and `digest send --now`; see the send queue (`digest queue`). "
+    "Every route needs "
     "'Authorization: Bearer <DIGEST_API_TOKEN>'."
 )
 EDITION_ID = re.compile(r"[0-9a-f]{16}")
 """The shape of every edition id (``digest.snapshot.edition_id``); others are not looked up."""
 SEND_NOTE = (
-    "Every pending delivery of this edition is due now; the dispatcher of `digest run` "
-    "sends them. Watch GET /api/editions/{id} for the counts."
+    "Every pending delivery of this edition is due now; {who} them. "
+    "Watch GET /api/editions/{{id}} for the counts."
 )
 STORE_FAILED = "the store cannot be used now; the server's log says why"
 STATUS_OF: dict[type[Exception], int] = {
@@ -149,6 +153,56 @@ class NewsletterPause(BaseModel):
     reason: str | None = None
 
 
+class QueueJobs(BaseModel):
+    due: int = Field(description="Waiting and due now: the next free worker takes them.")
+    scheduled: int = Field(
+        description="Waiting for later: a subscriber's hour, a retry, a paused edition's look."
+    )
+    running: int
+    failed: int = Field(description="Given up after repeated errors; their rows stay pending.")
+
+
+class QueuedJob(BaseModel):
+    id: int
+    edition_id: str | None
+    first_id: int | None = Field(description="The first ledger row of the job's batch.")
+    last_id: int | None
+    attempts: int
+    worker_id: int | None
+    at: Timestamp | None = Field(description="When it started (running) or failed (failed).")
+
+
+class QueueWorker(BaseModel):
+    id: int
+    last_heartbeat: Timestamp
+    seconds_since_heartbeat: float
+    live: bool
+    running: int = Field(description="Jobs it holds now.")
+
+
+class WorkerThroughput(BaseModel):
+    worker: str = Field(description="host:pid:tag, as in the worker's log.")
+    batches: int
+    recipients: int
+    batches_per_minute: float
+    recipients_per_minute: float
+    last_minute: Timestamp
+
+
+class QueueStatus(BaseModel):
+    enabled: bool = Field(description="False on SQLite or with DIGEST_QUEUE=none.")
+    note: str | None = Field(description="Why the queue is off.")
+    minutes: int = Field(description="The throughput's window, in minutes.")
+    jobs: QueueJobs
+    running: list[QueuedJob]
+    failed: list[QueuedJob] = Field(
+        description="Newest first. procrastinate keeps no error text: the worker's log has it."
+    )
+    workers: list[QueueWorker]
+    live_workers: int
+    throughput: list[WorkerThroughput]
+
+
 class PauseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -170,12 +224,13 @@ class OpsApi:
     ops: Operations
     config: NewsletterConfig
     token: str | None
+    queue: QueueView
 
 
 def get_api(site: SiteDep) -> OpsApi:
     """The operations over the page app's parts and newsletters (cheap to build each time)."""
     ops = site.parts.operations(site.config)
-    return OpsApi(ops, site.config, site.parts.settings.api_token)
+    return OpsApi(ops, site.config, site.parts.settings.api_token, site.parts.queue_view())
 
 
 ApiDep = Annotated[OpsApi, Depends(get_api)]
@@ -285,6 +340,13 @@ def edition(api: ApiDep, edition_id: str) -> Any:
     return api.ops.show_edition(_edition_id(api, edition_id))
 
 
+@router.get("/queue", response_model=QueueStatus, responses=_errors())
+def queue(api: ApiDep, minutes: Annotated[int, Query(ge=1, le=1440)] = MINUTES) -> Any:
+    """The send queue: jobs due, scheduled, running and failed, live workers, and each
+    worker's batches and recipients per minute over the last ``minutes``."""
+    return api.queue.status(minutes).as_json()
+
+
 # -- steering -----------------------------------------------------------------------------
 
 
@@ -303,7 +365,8 @@ def plan(api: ApiDep, name: str) -> Any:
 def send(api: ApiDep, name: str) -> Any:
     """Plan the current slot and make all its pending deliveries due now (202: queued)."""
     edition_id = api.ops.send_now(name).id
-    return {"edition": api.ops.show_edition(edition_id), "note": SEND_NOTE}
+    note = SEND_NOTE.format(who=api.ops.who_sends())
+    return {"edition": api.ops.show_edition(edition_id), "note": note}
 
 
 @router.post(

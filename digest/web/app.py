@@ -88,7 +88,7 @@ def create_app(parts: Parts, limits: Limits | None = None) -> FastAPI:
     )
     app.state.site = site
     app.state.webhooks = webhooks.build_webhooks(parts)
-    app.state.metrics = Metrics(StoreMetricsSource(parts.engine))
+    app.state.metrics = Metrics(StoreMetricsSource(parts.engine, parts.queue_view()))
     routers = (health, metrics, subscribe, confirm, unsubscribe, preferences, view, webhooks, api)
     for module in routers:
         app.include_router(module.router)

@@ -13,27 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import Engine
 
-from digest.deliver.base import Provider
-from digest.deliver.outbox import Outbox
-from digest.deliver.sender import Progress, Sender, SendOptions
-from digest.editions import Planner
-from digest.ingest import Ingestor
 from digest.newsletters import NewsletterConfig, load_newsletters
-from digest.ops import Operations
-from digest.queue.enqueue import JobQueue, batch_size
-from digest.queue.status import QueueView
-from digest.render.copies import sender_domain, worst_case_values
-from digest.render.lint import Support, default_support_folder, load_support
-from digest.render.templates import TemplateSet
-from digest.render.variants import EditionRenderer, RenderOptions
 from digest.settings import Settings
 from digest.sources.base import ParseOptions
-from digest.sources.fetch import FetchPolicy, make_client
 from digest.store.articles import ArticleStore
 from digest.store.editions import EditionStore
 from digest.store.editors import EditorStore
@@ -49,6 +36,20 @@ from digest.store.runs import ScheduleRuns
 from subscribers.links import SignedLinks
 from subscribers.store import SubscriberStore
 from subscribers.tokens import Tokens
+
+if TYPE_CHECKING:  # imported where used: a command pays only for the parts it builds
+    from digest.deliver.base import Provider
+    from digest.deliver.outbox import Outbox
+    from digest.deliver.sender import Progress, Sender, SendOptions
+    from digest.editions import Planner
+    from digest.ingest import Ingestor
+    from digest.ops import Operations
+    from digest.queue.enqueue import JobQueue
+    from digest.queue.status import QueueView
+    from digest.render.lint import Support
+    from digest.render.templates import TemplateSet
+    from digest.render.variants import EditionRenderer
+    from digest.sources.fetch import FetchPolicy
 
 Clock = Callable[[], datetime]
 
@@ -74,6 +75,8 @@ class Parts:
         )
 
     def fetch_policy(self) -> FetchPolicy:
+        from digest.sources.fetch import FetchPolicy
+
         return FetchPolicy(
             timeout=self.settings.fetch_timeout,
             max_bytes=self.settings.fetch_max_bytes,
@@ -86,6 +89,8 @@ class Parts:
         return load_newsletters(path or self.settings.newsletters_file)
 
     def planner(self, config: NewsletterConfig) -> Planner:
+        from digest.editions import Planner
+
         return Planner(
             articles=self.articles,
             editions=self.editions,
@@ -99,11 +104,16 @@ class Parts:
 
     def templates(self) -> TemplateSet:
         """The editors' templates, every one compiled now so a broken one stops us here."""
+        from digest.render.templates import TemplateSet
+
         templates = TemplateSet(self.settings.templates_dir)
         templates.check()
         return templates
 
     def renderer(self, templates: TemplateSet, snapshot: Mapping[str, Any]) -> EditionRenderer:
+        from digest.render.copies import worst_case_values
+        from digest.render.variants import EditionRenderer, RenderOptions
+
         options = RenderOptions(
             base_url=self.settings.base_url, budget_bytes=self.settings.html_budget_bytes
         )
@@ -130,6 +140,8 @@ class Parts:
     def signed_links(
         self, sender_address: str, stamp: Callable[[], datetime] | None = None
     ) -> SignedLinks:
+        from digest.render.copies import sender_domain
+
         mailbox = (
             self.settings.unsubscribe_mailbox or f"unsubscribe@{sender_domain(sender_address)}"
         )
@@ -155,6 +167,9 @@ class Parts:
 
         ``clock`` is the time of every part inside (tests run a week on a frozen one).
         """
+        from digest.editions import Planner
+        from digest.ops import Operations
+
         return Operations(
             config=config,
             editions=self.editions,
@@ -181,6 +196,8 @@ class Parts:
         ops API, ``digest send``) defers jobs alongside the rows it enrols; a queue without
         PostgreSQL is a ``ConfigError`` naming the setting.
         """
+        from digest.queue.enqueue import JobQueue, batch_size
+
         if self.settings.queue != "procrastinate":
             return None
         self.settings.queue_url()
@@ -188,6 +205,8 @@ class Parts:
 
     def queue_view(self) -> QueueView:
         """What ops see of the job queue (off unless ``DIGEST_QUEUE=procrastinate``)."""
+        from digest.queue.status import QueueView
+
         return QueueView(self.engine, enabled=self.settings.queue == "procrastinate")
 
     def event_store(self) -> EventStore:
@@ -201,6 +220,8 @@ class Parts:
     def sender(
         self, renderer: EditionRenderer, provider: Provider, progress: Progress | None = None
     ) -> Sender:
+        from digest.deliver.sender import Sender
+
         links = self.links(renderer.snapshot)
         return Sender(
             self.ledger(),
@@ -213,6 +234,8 @@ class Parts:
         )
 
     def send_options(self) -> SendOptions:
+        from digest.deliver.sender import SendOptions
+
         return SendOptions(
             lease=timedelta(seconds=self.settings.send_lease_seconds),
             concurrency=self.settings.send_concurrency,
@@ -221,16 +244,22 @@ class Parts:
         )
 
     def outbox(self) -> Outbox:
+        from digest.deliver.outbox import Outbox
+
         return Outbox(self.settings.outbox)
 
     def lint_support(self) -> Support | None:
         """caniemail's data for the linter, or None when it is not on this machine."""
+        from digest.render.lint import default_support_folder, load_support
+
         folder = self.settings.caniemail_dir or default_support_folder()
         if self.settings.caniemail_dir is None and not folder.is_dir():
             return None
         return load_support(folder)
 
     def ingestor(self, client: httpx.Client) -> Ingestor:
+        from digest.ingest import Ingestor
+
         return Ingestor(
             store=self.articles,
             fetch_state=self.fetch_state,
@@ -262,6 +291,8 @@ def build(settings: Settings, migrate: bool = True) -> Iterator[Parts]:
 
 @contextmanager
 def http_client(parts: Parts) -> Iterator[httpx.Client]:
+    from digest.sources.fetch import make_client
+
     with make_client(parts.fetch_policy()) as client:
         yield client
 

@@ -7,6 +7,7 @@ example. Errors of the ``DigestError`` tree print their message, never a traceba
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -26,7 +27,50 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMMAND_MODULES = {
+    "articles": "articles",
+    "check": "check",
+    "db": "db",
+    "demo": "demo",
+    "edition": "operate",
+    "editions": "operate",
+    "editors": "editors",
+    "ingest": "ingest",
+    "newsletters": "editions",
+    "pause": "operate",
+    "plan": "editions",
+    "preview": "preview",
+    "queue": "queue_status",
+    "resume": "operate",
+    "retry-failed": "operate",
+    "run": "run",
+    "schedule": "operate",
+    "send": "send",
+    "serve": "serve",
+    "subscribers": "subscribers",
+    "worker": "worker",
+}
+"""Which module of ``digest.cli`` defines each command.
+
+A command's module is imported when the command is used, not at start-up: importing all
+of them (FastAPI for ``serve``, procrastinate for ``worker``, scipy for planning...) cost
+every invocation about a second before it did anything.
+"""
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module the first time the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"digest.cli.{COMMAND_MODULES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--env-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -9,17 +9,13 @@ and see it in the email; approve. Screenshots go to test-output/admin/.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from conftest import REPO
 from test_browser import chromium
-from webapp import EDITOR, EDITOR_PASSWORD, WebApp, demo_site
+from webapp import EDITOR, EDITOR_PASSWORD, WebApp, demo_site, listening, serving
 
 OUTPUT = REPO / "test-output" / "admin"
 LAPTOP = {"width": 1280, "height": 900}
@@ -28,24 +24,12 @@ LENA = "lena.reader12@example.org"  # Culture and Travel (digest/demo/subscriber
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, WebApp]]:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    with demo_site(tmp_path_factory.mktemp("admin"), base) as site:
-        config = uvicorn.Config(site.app, log_level="warning", lifespan="off", ws="none")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-            time.sleep(0.02)
-        try:
-            yield base, site
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            listener.close()
+    with (
+        listening() as (listener, base),
+        demo_site(tmp_path_factory.mktemp("admin"), base) as site,
+        serving(site.app, listener),
+    ):
+        yield base, site
 
 
 @pytest.fixture(scope="module")

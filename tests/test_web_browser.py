@@ -8,17 +8,21 @@ photographed into test-output/web/ for a person to look at.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import uvicorn
 from conftest import REPO
 from test_browser import chromium
-from webapp import WebApp, confirm_link, messages, running_site, unsubscribe_link
+from webapp import (
+    WebApp,
+    confirm_link,
+    listening,
+    messages,
+    running_site,
+    serving,
+    unsubscribe_link,
+)
 
 from subscribers.model import SubscriptionStatus
 
@@ -32,24 +36,12 @@ PHONE: ViewportSize = {"width": 375, "height": 740}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, WebApp]]:
     """The app on uvicorn in a thread, on a port the OS picked; its URL and parts."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    with running_site(tmp_path_factory.mktemp("web"), base) as site:
-        config = uvicorn.Config(site.app, log_level="warning", lifespan="off", ws="none")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-            time.sleep(0.02)
-        try:
-            yield base, site
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            listener.close()
+    with (
+        listening() as (listener, base),
+        running_site(tmp_path_factory.mktemp("web"), base) as site,
+        serving(site.app, listener),
+    ):
+        yield base, site
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import email
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
+import uvicorn
 from conftest import make_settings
 from fastapi import FastAPI
 
@@ -183,3 +187,32 @@ def demo_site(tmp_path: Path, public_url: str, **settings: Any) -> Iterator[WebA
         import_csv(parts.subscribers, DEMO_SUBSCRIBERS, DEMO_NEWSLETTER, sections)
         parts.editors().add(EDITOR, EDITOR_PASSWORD)
         yield site
+
+
+@contextmanager
+def listening() -> Iterator[tuple[socket.socket, str]]:
+    """A socket on a port the OS picked, and the app's base URL on it."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    try:
+        yield listener, f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+@contextmanager
+def serving(app: FastAPI, listener: socket.socket) -> Iterator[None]:
+    """The app on a real uvicorn server in a thread, for the browser tests."""
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

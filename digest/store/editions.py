@@ -235,11 +235,7 @@ class EditionStore:
                         planned_at=edition.planned_at,
                     )
                 )
-                if carried:
-                    conn.execute(
-                        edition_articles.insert(),
-                        [{"edition_id": edition.id, **asdict(item)} for item in carried],
-                    )
+                _store_carried(conn, edition.id, carried)
         except IntegrityError as exc:
             raise EditionConflict(
                 f"an edition of {edition.newsletter} for {edition.slot} or its issue number "
@@ -299,11 +295,7 @@ class EditionStore:
                 conn.execute(
                     delete(edition_renders).where(edition_renders.c.edition_id == edition.id)
                 )
-                if carried:
-                    conn.execute(
-                        edition_articles.insert(),
-                        [{"edition_id": edition.id, **asdict(item)} for item in carried],
-                    )
+                _store_carried(conn, edition.id, carried)
         except IntegrityError as exc:
             raise EditionConflict(
                 f"the issue number for edition {edition.id} of {edition.newsletter} was taken"
@@ -339,3 +331,12 @@ def _edition(row: Row[Any]) -> Edition:
         snapshot={**orjson.loads(row.snapshot), "issue_number": row.issue_number},
         planned_at=row.planned_at,
     )
+
+
+def _store_carried(conn: Connection, edition_id: str, carried: Sequence[CarriedArticle]) -> None:
+    """The articles an edition carries, which later selections must not send again."""
+    if carried:
+        conn.execute(
+            edition_articles.insert(),
+            [{"edition_id": edition_id, **asdict(item)} for item in carried],
+        )

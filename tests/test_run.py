@@ -181,6 +181,11 @@ def test_sigkill_mid_edition_then_restart_delivers_everyone_exactly_once(
 
     second = start(tmp_path, env)
     wait_for(sink, SUBSCRIBERS, [second])
+    # the sink may have everyone before the dead run's leases expire and are taken over:
+    # wait for the ledger too, so the signal does not cut the take-over short
+    deadline = time.monotonic() + 60
+    while ledger(url) != {"sent": SUBSCRIBERS} and time.monotonic() < deadline:
+        time.sleep(0.2)
     terminate(second)
     assert set(sink.books.accepted) == addresses
     assert sink.books.twice() == {}
